@@ -1,0 +1,77 @@
+"""The request log: one JSON line per request (SPEC §8), to a file, stdout, or nowhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import IO
+
+logger = logging.getLogger(__name__)
+
+FIELDS = (
+    "request_id",
+    "dialect",
+    "endpoint",
+    "requested_model",
+    "alias_target",
+    "route",
+    "model",
+    "attempts",
+    "status",
+    "latency_ms",
+    "ttft_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "session_id",
+    "pinned",
+    "stream",
+    "error",
+)
+
+
+def _utc_now_iso(now: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+    return f"{seconds}.{int(now * 1000) % 1000:03d}Z"
+
+
+class RequestLog:
+    """Appends one line per request; each line is a single write, so workers do not interleave."""
+
+    def __init__(self, target: str, stdout: IO[str] | None = None) -> None:
+        self._target = target
+        self._fd: int | None = None
+        self._stdout = stdout
+        if target not in ("-", "off"):
+            self._fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    @property
+    def enabled(self) -> bool:
+        """False when the log is `off`."""
+        return self._target != "off"
+
+    def write(self, **fields: object) -> None:
+        """Write one record; a failed write is logged, never raised: it must not fail a call."""
+        if self._target == "off":
+            return
+        record: dict[str, object] = {"time": _utc_now_iso(time.time())}
+        record.update(fields)
+        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+        try:
+            if self._fd is not None:
+                os.write(self._fd, line.encode())
+            else:
+                out = self._stdout or sys.stdout
+                out.write(line)
+                out.flush()
+        except (OSError, ValueError):
+            logger.exception("could not write the request log")
+
+    def close(self) -> None:
+        """Close the file, if any."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
