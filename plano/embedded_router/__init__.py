@@ -1,0 +1,26 @@
+"""In-process preference router: picks a route from a conversation with a small sentence encoder.
+
+Rules: runs on CPU with numpy and the `tokenizers` package only (no torch, no network at request
+time). It may import the stdlib, numpy, tokenizers and gevent (offload.py only, lazily); it must
+not import flask, requests, redis or other plano packages except `plano.errors`. Weights are
+loaded when `SentenceEncoder.load` or `EmbeddedRouter.load` is called, never at import time;
+`plano install-router-model` puts them on disk.
+"""
+
+from __future__ import annotations
+
+from plano.embedded_router.encoder import SentenceEncoder
+from plano.embedded_router.model_files import DEFAULT_MODEL_DIR, RouterModelMissing, install_model
+from plano.embedded_router.offload import run_off_loop
+from plano.embedded_router.router import EmbeddedRouter, RouterParams, RouteText
+
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "EmbeddedRouter",
+    "RouteText",
+    "RouterModelMissing",
+    "RouterParams",
+    "SentenceEncoder",
+    "install_model",
+    "run_off_loop",
+]

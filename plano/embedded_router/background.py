@@ -1,0 +1,102 @@
+"""Generic prompts that stand for "anything a user might say", used to calibrate route scores.
+
+Each route view's cosine to these gives its baseline (mean, spread), so a view that is close to
+everything (a broad description) does not win every query; and a query that is closer to these
+than to its best route (small talk, off-topic) gets no route. They are deliberately spread over
+many topics and none is tied to a particular route config. Changing them changes calibration:
+re-run tests/benchmarks/bench_embedded_router.py.
+"""
+
+from __future__ import annotations
+
+BACKGROUND_PROMPTS: tuple[str, ...] = (
+    "hi, how are you doing today?",
+    "what's the tallest mountain in Africa",
+    "can you recommend a good podcast about history",
+    "how long should I boil an egg for a runny yolk",
+    "who wrote Pride and Prejudice",
+    "my neighbour's dog barks all night, what can I do",
+    "explain the offside rule in football",
+    "what's a nice name for a grey kitten",
+    "help me write a birthday message for my aunt",
+    "how do airplanes stay in the air",
+    "I need ideas for a team building activity",
+    "what is the difference between weather and climate",
+    "can you check the grammar of this sentence for me",
+    "how do I fix a squeaky door hinge",
+    "what are the rules of chess castling",
+    "tell me something interesting about octopuses",
+    "I'm bored, suggest something fun to do this evening",
+    "how should I prepare for a job interview at a bank",
+    "what does a product manager actually do",
+    "is it going to rain tomorrow",
+    "how do I make my python code run faster",
+    "what's the best way to learn a new language as an adult",
+    "convert 5 miles to kilometres",
+    "which is healthier, rice or pasta",
+    "my laptop battery drains really fast",
+    "write an email asking my manager for a day off",
+    "why did the Roman empire fall",
+    "what should I plant in my garden in spring",
+    "how do I negotiate a higher salary",
+    "help me choose between two job offers",
+    "what is quantum computing in simple terms",
+    "can you give me a recipe for vegan brownies",
+    "how do vaccines work",
+    "what movies are similar to Inception",
+    "I locked myself out of my house, what now",
+    "how much does it cost to raise a child",
+    "what's the plot of Hamlet",
+    "how can I be more productive working from home",
+    "explain blockchain like I'm five",
+    "my car makes a grinding noise when braking",
+    "what's the best way to clean a cast iron pan",
+    "ok, thanks",
+    "can you help me with something",
+    "I have a question",
+    "what are you able to do",
+    "the thing I asked about before, any update?",
+    "give me a motivational quote",
+    "how do I set up a fish tank",
+    "what are the symptoms of burnout at work",
+    "please rewrite this paragraph to sound more professional",
+    "which programming language should I learn first",
+    "how do I cancel a subscription I signed up for",
+    "what is the population of Canada",
+    "help me plan a surprise party",
+    "why do cats purr",
+    "how to get better at drawing faces",
+    "what's the difference between a virus and bacteria",
+    "ideas for a cheap date night",
+    "how does compound interest work",
+    "where can I watch the match tonight",
+)
+
+# Greetings, thanks and meta questions carry no route intent. They join the generic prompts only
+# for the no-route margin (not for calibration), so "hi" or "thanks!" is turned away even
+# when a route set is small and one of its views happens to sit close to it.
+SMALL_TALK_PROMPTS: tuple[str, ...] = (
+    "hello",
+    "hi there",
+    "hey",
+    "good morning",
+    "good evening",
+    "thanks",
+    "thank you very much",
+    "okay",
+    "cool, got it",
+    "great, thanks",
+    "bye",
+    "see you later",
+    "how are you?",
+    "who are you?",
+    "what's your name?",
+    "are you a human?",
+    "nice to meet you",
+    "never mind",
+    "yes please",
+    "no thanks",
+    "you're welcome",
+    "have a nice day",
+    "that's all",
+)

