@@ -1,0 +1,100 @@
+"""gunicorn settings for plano: `gunicorn -c conf/gunicorn.conf.py wsgi:app` (`plano serve`).
+
+Plain `gunicorn -k gevent -w N wsgi:app` works without this file (SPEC §2); it only adds tuning.
+Settings given on the command line (`-b`, `-w`, …) or in GUNICORN_CMD_ARGS win over the ones here.
+
+Environment:
+  PLANO_CONFIG            the plano config (default conf/plano.yaml); read here for bind and timeout
+  PLANO_WORKERS           worker processes (default 2)
+  PLANO_GRACEFUL_TIMEOUT  seconds a worker may finish its calls after SIGTERM (default 30)
+  PLANO_ACCESS_LOG        gunicorn access log (a path or `-`); off by default, since plano writes
+                          its own per-request JSON log and nginx has one too
+  PLANO_LOG_LEVEL         gunicorn's log level (default info)
+
+The config is validated here, in the master, before any socket is bound: a bad config prints
+every problem and exits 2, so gunicorn never starts workers that would fail to boot.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+_DEFAULT_CONFIG = "conf/plano.yaml"
+
+
+def _env_int(name: str, default: int) -> int:
+    """An integer setting from the environment; exit 2 with a message when it is not one."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 1:
+        print(f"plano: {name}={raw!r} must be a positive integer", file=sys.stderr)
+        raise SystemExit(2)
+    return value
+
+
+def _load_listener() -> tuple[str, float]:
+    """The model listener's bind and timeout from the plano config; exit 2 on a bad config."""
+    # Imported here, not at the top: the rest of this file must stay importable without plano.
+    from plano.config.loader import load_settings
+    from plano.errors import ConfigError
+
+    path = os.environ.get("PLANO_CONFIG", _DEFAULT_CONFIG)
+    try:
+        settings = load_settings(path, os.environ)
+    except ConfigError as exc:
+        print(f"plano: the config {path} is not valid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings.listener.bind, settings.listener.timeout_s
+
+
+_bind, _listener_timeout_s = _load_listener()
+
+bind = [_bind]
+worker_class = "gevent"
+workers = _env_int("PLANO_WORKERS", 2)
+# Concurrent requests per gevent worker; the providers' HTTP pools are sized to match.
+worker_connections = 1000
+# With gevent, `timeout` only kills a worker whose event loop is blocked (greenlets that wait on
+# the network still let it heartbeat). It must exceed the longest legitimate call: the listener
+# timeout bounds one upstream call.
+timeout = int(_listener_timeout_s) + 30
+graceful_timeout = _env_int("PLANO_GRACEFUL_TIMEOUT", 30)
+# Longer than nginx's upstream keepalive_timeout (60 s, conf/nginx.conf), so nginx closes idle
+# connections first and never sends a request on a connection gunicorn is closing.
+keepalive = 75
+# Off: the app must be created in each worker *after* gevent has monkey-patched it. Preloading
+# would build requests Sessions, the Redis client and the metrics refresher (and import
+# prometheus_client before PROMETHEUS_MULTIPROC_DIR is final) in the master, unpatched, and share
+# their sockets and locks across fork.
+preload_app = False
+accesslog = os.environ.get("PLANO_ACCESS_LOG") or None
+loglevel = os.environ.get("PLANO_LOG_LEVEL", "info").lower()
+# The heartbeat file lives in memory: on a container's overlay filesystem its fchmod can block
+# long enough to get a healthy worker killed.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+
+def on_starting(server: Any) -> None:
+    """Master start: a fresh prometheus multiprocess dir for this master, inherited by workers."""
+    from plano.observability.multiproc import prepare_master_dir
+
+    # Wipes stale *.db files and exports PROMETHEUS_MULTIPROC_DIR before any worker is forked.
+    path = prepare_master_dir(os.environ, os.getpid())
+    server.log.info("plano: prometheus multiprocess dir %s", path)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker died: drop its live-only gauges from the aggregated /metrics."""
+    from plano.observability.multiproc import mark_worker_dead
+
+    mark_worker_dead(worker.pid)
