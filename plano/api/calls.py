@@ -1,0 +1,62 @@
+"""Turning an HTTP request into a typed call: body, routes override, affinity, context."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, replace
+
+from flask import current_app, g, request
+
+from plano.config.request_routes import parse_request_routes
+from plano.errors import InvalidRequest
+from plano.gateway import RequestContext
+from plano.routing.affinity import validate_affinity_id
+from plano.routing.call import ChatCall, Dialect
+from plano.translation.inbound import call_from_anthropic, call_from_openai
+
+AFFINITY_HEADER = "x-model-affinity"
+MAX_REQUEST_ID = 128
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """A parsed request: the typed call, the body to forward, and the context."""
+
+    call: ChatCall
+    body: dict[str, object]
+    context: RequestContext
+
+
+def assign_request_id() -> None:
+    """Keep the client's (or nginx's) request id when sane, else make one."""
+    given = request.headers.get("x-request-id", "")
+    if 0 < len(given) <= MAX_REQUEST_ID and given.isascii() and given.isprintable():
+        g.request_id = given
+    else:
+        g.request_id = uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
+    """Parse the current request as a call in `dialect`; InvalidRequest on anything malformed."""
+    plano = current_app.extensions["plano"]
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequest("The request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object")
+    routes_raw = body.pop("routing_preferences", None)
+    has_routes = routes_raw is not None
+    call = call_from_openai(body) if dialect is Dialect.OPENAI else call_from_anthropic(body)
+    routes = parse_request_routes(routes_raw, plano.settings) if has_routes else None
+    affinity_id = validate_affinity_id(request.headers.get(AFFINITY_HEADER))
+    tenant_header = plano.settings.routing.session_cache.tenant_header
+    tenant = request.headers.get(tenant_header) if tenant_header else None
+    call = replace(call, routes=routes, affinity_id=affinity_id, tenant=tenant or None)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    context = RequestContext(g.request_id, endpoint, headers, g.started)
+    return IncomingCall(call, body, context)

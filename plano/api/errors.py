@@ -1,0 +1,64 @@
+"""One error handler for the whole app: every error in the caller's dialect, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from plano.errors import MethodNotAllowed, NotFound, PayloadTooLarge, PlanoError
+from plano.routing.call import Dialect
+from plano.translation.errors import error_body
+
+logger = logging.getLogger(__name__)
+
+
+def dialect_of_path(path: str) -> Dialect:
+    """Anthropic for the Messages paths, OpenAI everywhere else."""
+    return Dialect.ANTHROPIC if path.endswith("/messages") else Dialect.OPENAI
+
+
+def render_error(error: PlanoError) -> Response:
+    """`error` as a JSON response in the dialect of the current path."""
+    dialect = dialect_of_path(request.path)
+    type_ = error.openai_type if dialect is Dialect.OPENAI else error.anthropic_type
+    body = error_body(
+        dialect, error.status, error.message, code=error.code, type_=type_, param=error.param
+    )
+    return Response(body, status=error.status, content_type="application/json")
+
+
+def _http_error(exc: HTTPException) -> Response:
+    code = exc.code or 500
+    if code == 404:
+        return render_error(NotFound(f"No route for {request.method} {request.path}"))
+    if code == 405:
+        response = render_error(
+            MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}")
+        )
+        valid = getattr(exc, "valid_methods", None)
+        if valid:
+            response.headers["Allow"] = ", ".join(valid)
+        return response
+    if code == 413:
+        return render_error(PayloadTooLarge("The request body is too large"))
+    error = PlanoError(exc.description or "HTTP error")
+    error.status = code
+    error.code = "http_error"
+    error.openai_type = "invalid_request_error" if code < 500 else "server_error"
+    error.anthropic_type = "invalid_request_error" if code < 500 else "api_error"
+    return render_error(error)
+
+
+def _unexpected(exc: Exception) -> Response:
+    request_id = getattr(g, "request_id", "-")
+    logger.exception("unexpected error in request %s", request_id)
+    return render_error(PlanoError(f"Internal error (request id {request_id})"))
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers on `app`."""
+    app.register_error_handler(PlanoError, render_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

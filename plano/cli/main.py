@@ -1,0 +1,23 @@
+"""The `plano` command group."""
+
+from __future__ import annotations
+
+import click
+
+from plano import __version__
+from plano.cli.migrate import migrate
+from plano.cli.route import route
+from plano.cli.serve import serve
+from plano.cli.validate import validate
+
+
+@click.group()
+@click.version_option(__version__, prog_name="plano")
+def cli() -> None:
+    """plano: an LLM routing gateway."""
+
+
+cli.add_command(serve)
+cli.add_command(route)
+cli.add_command(validate)
+cli.add_command(migrate)
