@@ -56,7 +56,7 @@ class UpstreamReply:
 
     __slots__ = ("_response", "status", "content_type", "retry_after")
 
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+    def __init__(self, response: urllib3.HTTPResponse) -> None:
         self._response = response
         self.status = response.status
         self.content_type = response.headers.get("content-type", "")
@@ -77,8 +77,8 @@ class UpstreamReply:
         """Body bytes as they arrive (each chunk as soon as the provider flushes it)."""
         response = self._response
         try:
-            if response.chunked and response.supports_chunked_reads():  # type: ignore[attr-defined]
-                yield from response.read_chunked(decode_content=False)  # type: ignore[attr-defined]
+            if response.chunked and response.supports_chunked_reads():
+                yield from response.read_chunked(decode_content=False)
             else:
                 while True:
                     data = response.read1(READ_SIZE, decode_content=False)
@@ -128,6 +128,11 @@ def send(
         raise UpstreamUnavailable("the provider could not be reached") from exc
     except (ProtocolError, HTTPError, OSError) as exc:
         raise UpstreamUnavailable("the connection to the provider failed") from exc
+    # urlopen is typed as returning the base class; with the standard (non-emscripten) backend
+    # it is always an HTTPResponse, whose chunked reads and isclosed() the reply relies on.
+    if not isinstance(response, urllib3.HTTPResponse):
+        response.release_conn()
+        raise UpstreamError(f"unsupported urllib3 response type {type(response).__name__}")
     return UpstreamReply(response)
 
 
