@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 from rich.console import Console
 
-from plano.cli.obs import run_live, obs
+from plano.cli.obs import obs, run_live
 from plano.metrics_sources.pricing import Price
 from plano.obs.aggregate import Aggregator
 from plano.obs.catalog import PriceLoader, PricingChoice
@@ -23,7 +23,12 @@ def _run(*args: str, stdin: bytes | None = None, config: str = "") -> Result:
 
 def test_once_prices_the_sample_log(sample_log: Path, catalog_url: str) -> None:
     result = _run(
-        str(sample_log), "--once", "--pricing-provider", "digitalocean", "--pricing-url", catalog_url
+        str(sample_log),
+        "--once",
+        "--pricing-provider",
+        "digitalocean",
+        "--pricing-url",
+        catalog_url,
     )
     assert result.exit_code == 0, result.output
     out = result.output
@@ -65,7 +70,12 @@ def test_once_reads_stdin(sample_log: Path, catalog_url: str) -> None:
 
 def test_once_with_models_dev(sample_log: Path, models_dev_url: str) -> None:
     result = _run(
-        str(sample_log), "--once", "--pricing-provider", "models.dev", "--pricing-url", models_dev_url
+        str(sample_log),
+        "--once",
+        "--pricing-provider",
+        "models.dev",
+        "--pricing-url",
+        models_dev_url,
     )
     assert result.exit_code == 0, result.output
     assert f"cost via models.dev ({models_dev_url}): 4 models priced" in result.output

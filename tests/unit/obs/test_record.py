@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -35,7 +35,7 @@ LINE = {
 def test_parses_a_request_line() -> None:
     record = parse_line(json.dumps(LINE) + "\n")
     assert record is not None
-    assert record.time == datetime(2026, 11, 24, 21, 40, 0, 123000, tzinfo=timezone.utc)
+    assert record.time == datetime(2026, 11, 24, 21, 40, 0, 123000, tzinfo=UTC)
     assert record.model == "openai/gpt-4o"
     assert record.priced_model == "openai/gpt-4o"
     assert (record.prompt_tokens, record.completion_tokens, record.cached_tokens) == (
