@@ -41,7 +41,7 @@ from plano.translation.errors import (
 from plano.translation.requests import to_anthropic_request, to_openai_request
 from plano.translation.responses import Usage, to_anthropic_response, to_openai_response, usage_of
 from plano.translation.sse import SseDecoder
-from plano.translation.streams import stream_converter
+from plano.translation.streams import StreamConverter, stream_converter
 
 logger = logging.getLogger(__name__)
 
@@ -357,6 +357,10 @@ class Gateway:
                 first_out.extend(converter.feed(event))
             if first_out:
                 break
+        else:  # the stream ended before any output: a cut stream still falls back here
+            for event in decoder.flush():
+                first_out.extend(converter.feed(event))
+            first_out.extend(converter.finish())
         attempt.ttft_s = self._p.clock() - sent_at
         attempt.status = 200
         headers = self._reply_headers(attempt)
@@ -376,23 +380,24 @@ class Gateway:
         reply: UpstreamReply,
         chunks: Iterator[bytes],
         decoder: SseDecoder,
-        converter: object,
+        converter: StreamConverter,
         first_out: list[bytes],
         resolved: ResolvedModel,
         attempt: _Attempt,
         sent_at: float,
     ) -> Iterator[bytes]:
-        conv = converter  # the StreamConverter protocol of plano.translation.streams
+        conv = converter
         completed = False
         try:
             yield b"".join(first_out)
             for chunk in chunks:
                 out: list[bytes] = []
                 for event in decoder.feed(chunk):
-                    out.extend(conv.feed(event))  # type: ignore[attr-defined]
+                    out.extend(conv.feed(event))
                 if out:
                     yield b"".join(out)
-            tail = conv.finish()  # type: ignore[attr-defined]
+            tail = [piece for event in decoder.flush() for piece in conv.feed(event)]
+            tail.extend(conv.finish())
             if tail:
                 yield b"".join(tail)
             completed = True
@@ -408,7 +413,7 @@ class Gateway:
             yield _stream_error(attempt.call.dialect, exc)
         finally:
             reply.close()
-            attempt.usage = conv.usage  # type: ignore[attr-defined]
+            attempt.usage = conv.usage
             status = attempt.status if not completed else 200
             self._p.metrics.observe_llm(
                 resolved.canonical,
@@ -426,8 +431,7 @@ class Gateway:
         attempt.status = error.status
         attempt.error = error.code
         if error.body:
-            upstream = self._dialect_of_model(attempt.model)
-            body = translate_error_body(error.body, upstream, dialect, error.status)
+            body = translate_error_body(error.body, dialect, error.status)
         else:
             body = error_body(
                 dialect,
@@ -441,12 +445,6 @@ class Gateway:
             headers["retry-after"] = error.retry_after
         self._log(attempt)
         return Reply(error.status, headers, body)
-
-    def _dialect_of_model(self, canonical: str | None) -> Dialect:
-        resolved = self._p.catalog.lookup(canonical) if canonical else None
-        if resolved is None:
-            return Dialect.OPENAI
-        return self._p.clients[resolved.provider.name].dialect
 
     def _reply_headers(self, attempt: _Attempt) -> dict[str, str]:
         headers = {

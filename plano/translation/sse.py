@@ -1,0 +1,86 @@
+"""Server-sent events: an incremental decoder for provider streams, and the encoder for ours."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """One event: its `event:` name (None when absent) and its `data:` lines joined by newlines."""
+
+    name: str | None
+    data: str
+
+    def json_or_none(self) -> object:
+        """The data parsed as JSON; None when it is not JSON."""
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            return None
+
+
+class SseDecoder:
+    """Splits a byte stream into events, whatever the chunk boundaries (LF or CRLF lines)."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        """The events completed by `chunk`."""
+        buffer = self._buffer + chunk
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n")
+        events: list[SseEvent] = []
+        start = 0
+        while True:
+            end = buffer.find(b"\n\n", start)
+            if end < 0:
+                break
+            event = _parse_block(buffer[start:end])
+            if event is not None:
+                events.append(event)
+            start = end + 2
+        self._buffer = buffer[start:]
+        return events
+
+    def flush(self) -> list[SseEvent]:
+        """The last event when the stream ended without its blank line."""
+        block, self._buffer = self._buffer.strip(b"\n"), b""
+        event = _parse_block(block) if block else None
+        return [event] if event is not None else []
+
+
+def _parse_block(block: bytes) -> SseEvent | None:
+    name: str | None = None
+    data: list[str] = []
+    for raw in block.split(b"\n"):
+        line = raw.decode("utf-8", errors="replace")
+        if not line or line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+    if not data:
+        return None
+    return SseEvent(name, "\n".join(data))
+
+
+def encode_event(data: object, name: str | None = None) -> bytes:
+    """One SSE event; `data` is a JSON-able value or an already encoded string."""
+    text = data if isinstance(data, str) else dumps(data)
+    if name is None:
+        return f"data: {text}\n\n".encode()
+    return f"event: {name}\ndata: {text}\n\n".encode()
+
+
+def dumps(value: object) -> str:
+    """Compact JSON, non-ASCII kept as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,413 @@
+"""Streams: a provider's SSE events re-emitted in the client's dialect, usage collected.
+
+A converter is fed one decoded event at a time and returns the bytes to send; `finish()` ends
+the stream and raises UpstreamError when the provider stopped before saying it was done, so a
+cut stream is never passed off as complete (SPEC §4). An error event from the provider raises
+too. Anthropic streams out carry exactly one `message_start` and one `message_stop`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+from plano.errors import UpstreamError, UpstreamRateLimited
+from plano.routing.call import Dialect
+from plano.translation.responses import (
+    ANTHROPIC_STOP,
+    OPENAI_FINISH,
+    Usage,
+    anthropic_usage,
+    anthropic_usage_block,
+    openai_usage,
+    openai_usage_block,
+)
+from plano.translation.sse import SseEvent, encode_event
+
+DONE = b"data: [DONE]\n\n"
+_FINISHED = re.compile(r'"finish_reason"\s*:\s*"')
+OVERLOADED_STATUS = 529
+
+
+class StreamConverter(Protocol):
+    """Turns provider events into client bytes."""
+
+    usage: Usage | None
+
+    def feed(self, event: SseEvent) -> list[bytes]:
+        """The bytes to send for one provider event."""
+
+    def finish(self) -> list[bytes]:
+        """The closing bytes; UpstreamError when the provider's stream was cut short."""
+
+
+def stream_converter(
+    client: Dialect, upstream: Dialect, model: str, include_usage: bool
+) -> StreamConverter:
+    """The converter from `upstream`'s stream to `client`'s (`model`: the upstream model id).
+
+    `include_usage`: the OpenAI client asked for the usage chunk (`stream_options`); plano always
+    asks OpenAI providers for it, and drops it for clients that did not.
+    """
+    if client is Dialect.OPENAI:
+        if upstream is Dialect.OPENAI:
+            return OpenAIPassthrough(include_usage)
+        return AnthropicToOpenAI(model, include_usage)
+    if upstream is Dialect.ANTHROPIC:
+        return AnthropicPassthrough()
+    return OpenAIToAnthropic(model)
+
+
+def cut_short() -> UpstreamError:
+    """The error for a stream that ended before the provider said it was done."""
+    return UpstreamError("the provider closed the stream before it finished")
+
+
+def upstream_stream_error(payload: object) -> UpstreamError:
+    """The error an `error` event from a provider stands for (either dialect's shape)."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    message = "the provider failed mid-stream"
+    kind = None
+    if isinstance(error, dict):
+        if isinstance(error.get("message"), str):
+            message = f"the provider failed mid-stream: {error['message']}"
+        kind = error.get("type")
+    if kind in ("rate_limit_error", "rate_limit_exceeded"):
+        return UpstreamRateLimited(message)
+    if kind == "overloaded_error":
+        return UpstreamError(message, status=OVERLOADED_STATUS)
+    return UpstreamError(message)
+
+
+class OpenAIPassthrough:
+    """OpenAI to OpenAI: events go through as they are; only the usage chunk may be dropped."""
+
+    __slots__ = ("usage", "_include_usage", "_finished", "_closed")
+
+    def __init__(self, include_usage: bool) -> None:
+        self.usage: Usage | None = None
+        self._include_usage = include_usage
+        self._finished = False
+        self._closed = False
+
+    def feed(self, event: SseEvent) -> list[bytes]:
+        data = event.data
+        if data == "[DONE]":
+            self._finished = True
+            self._closed = True
+            return [DONE]
+        if '"error"' in data or '"usage"' in data:
+            payload = event.json_or_none()
+            if isinstance(payload, dict):
+                if "error" in payload and not payload.get("choices"):
+                    raise upstream_stream_error(payload)
+                usage = payload.get("usage")
+                if isinstance(usage, dict):
+                    self.usage = openai_usage(usage)
+                    self._finished = True
+                    if not payload.get("choices") and not self._include_usage:
+                        return []
+        if not self._finished and _FINISHED.search(data):
+            self._finished = True
+        return [encode_event(data, event.name)]
+
+    def finish(self) -> list[bytes]:
+        if not self._finished:
+            raise cut_short()
+        if self._closed:
+            return []
+        self._closed = True
+        return [DONE]
+
+
+class AnthropicPassthrough:
+    """Anthropic to Anthropic: events go through as they are; usage is read on the way."""
+
+    __slots__ = ("usage", "_counts", "_finished")
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self._counts: dict[str, object] = {}
+        self._finished = False
+
+    def feed(self, event: SseEvent) -> list[bytes]:
+        name = event.name
+        if name in ("message_start", "message_delta", "error", None):
+            payload = event.json_or_none()
+            kind = payload.get("type") if isinstance(payload, dict) else None
+            if kind == "error" or name == "error":
+                raise upstream_stream_error(payload)
+            if isinstance(payload, dict):
+                self._read_usage(payload)
+            if kind == "message_stop":
+                self._finished = True
+        elif name == "message_stop":
+            self._finished = True
+        return [encode_event(event.data, name)]
+
+    def _read_usage(self, payload: dict[str, object]) -> None:
+        holder = payload.get("message") if payload.get("type") == "message_start" else payload
+        usage = holder.get("usage") if isinstance(holder, dict) else None
+        if isinstance(usage, dict):
+            self._counts.update({k: v for k, v in usage.items() if v is not None})
+            self.usage = anthropic_usage(self._counts)
+
+    def finish(self) -> list[bytes]:
+        if not self._finished:
+            raise cut_short()
+        return []
+
+
+class OpenAIToAnthropic:
+    """An OpenAI provider's chunks as an Anthropic Messages stream."""
+
+    def __init__(self, model: str) -> None:
+        self.usage: Usage | None = None
+        self._model = model
+        self._started = False
+        self._closed = False
+        self._finished = False
+        self._stop_reason = "end_turn"
+        self._next_block = 0
+        self._open_block: int | None = None
+        self._open_kind = ""
+        self._tool_blocks: dict[int, int] = {}
+
+    def feed(self, event: SseEvent) -> list[bytes]:
+        if event.data == "[DONE]":
+            self._finished = True
+            return []
+        payload = event.json_or_none()
+        if not isinstance(payload, dict):
+            raise UpstreamError("the provider sent a stream event that is not JSON")
+        if "error" in payload and not payload.get("choices"):
+            raise upstream_stream_error(payload)
+        out: list[bytes] = []
+        if not self._started:
+            out.append(self._message_start(payload))
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            self.usage = openai_usage(usage)
+        choices = payload.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if isinstance(choice, dict):
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                self._delta(delta, out)
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str) and finish:
+                self._stop_reason = ANTHROPIC_STOP.get(finish, "end_turn")
+                self._finished = True
+        return out
+
+    def _message_start(self, payload: dict[str, object]) -> bytes:
+        self._started = True
+        upstream_id = payload.get("id")
+        model = payload.get("model")
+        message: dict[str, object] = {
+            "id": f"msg_{upstream_id or time.time_ns()}",
+            "type": "message",
+            "role": "assistant",
+            "model": model if isinstance(model, str) and model else self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        return encode_event({"type": "message_start", "message": message}, "message_start")
+
+    def _delta(self, delta: dict[str, object], out: list[bytes]) -> None:
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            if self._open_kind != "text":
+                self._open(out, "text", {"type": "text", "text": ""})
+            out.append(self._block_delta({"type": "text_delta", "text": text}))
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            if isinstance(call, dict):
+                self._tool_delta(call, out)
+
+    def _tool_delta(self, call: dict[str, object], out: list[bytes]) -> None:
+        index = call.get("index")
+        key = index if isinstance(index, int) else len(self._tool_blocks)
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
+        if key not in self._tool_blocks:
+            block = {
+                "type": "tool_use",
+                "id": str(call.get("id") or f"toolu_{key}"),
+                "name": str(function.get("name") or ""),
+                "input": {},
+            }
+            self._open(out, f"tool{key}", block)
+            self._tool_blocks[key] = self._open_block or 0
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            piece = {"type": "input_json_delta", "partial_json": arguments}
+            out.append(self._block_delta(piece, self._tool_blocks[key]))
+
+    def _open(self, out: list[bytes], kind: str, block: Mapping[str, object]) -> None:
+        self._close_block(out)
+        self._open_block = self._next_block
+        self._open_kind = kind
+        self._next_block += 1
+        start = {"type": "content_block_start", "index": self._open_block, "content_block": block}
+        out.append(encode_event(start, "content_block_start"))
+
+    def _block_delta(self, delta: Mapping[str, object], index: int | None = None) -> bytes:
+        at = self._open_block if index is None else index
+        event = {"type": "content_block_delta", "index": at, "delta": delta}
+        return encode_event(event, "content_block_delta")
+
+    def _close_block(self, out: list[bytes]) -> None:
+        if self._open_block is not None:
+            stop = {"type": "content_block_stop", "index": self._open_block}
+            out.append(encode_event(stop, "content_block_stop"))
+        self._open_block = None
+        self._open_kind = ""
+
+    def finish(self) -> list[bytes]:
+        if self._closed:
+            return []
+        if not self._finished:
+            raise cut_short()
+        self._closed = True
+        out: list[bytes] = []
+        if not self._started:
+            out.append(self._message_start({}))
+        self._close_block(out)
+        usage = anthropic_usage_block(self.usage or Usage())
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": self._stop_reason, "stop_sequence": None},
+            "usage": usage,
+        }
+        out.append(encode_event(delta, "message_delta"))
+        out.append(encode_event({"type": "message_stop"}, "message_stop"))
+        return out
+
+
+class AnthropicToOpenAI:
+    """An Anthropic provider's events as OpenAI chat-completion chunks."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.usage: Usage | None = None
+        self._model = model
+        self._include_usage = include_usage
+        self._id = f"chatcmpl-{time.time_ns():x}"
+        self._created = int(time.time())
+        self._counts: dict[str, object] = {}
+        self._finish_reason = "stop"
+        self._tool_of_block: dict[int, int] = {}
+        self._finished = False
+
+    def feed(self, event: SseEvent) -> list[bytes]:
+        payload = event.json_or_none()
+        if not isinstance(payload, dict):
+            raise UpstreamError("the provider sent a stream event that is not JSON")
+        kind = payload.get("type", event.name)
+        if kind == "error" or event.name == "error":
+            raise upstream_stream_error(payload)
+        if kind == "message_start":
+            return self._message_start(payload)
+        if kind == "content_block_start":
+            return self._block_start(payload)
+        if kind == "content_block_delta":
+            return self._block_delta(payload)
+        if kind == "message_delta":
+            self._message_delta(payload)
+        elif kind == "message_stop":
+            return self._message_stop()
+        return []
+
+    def _chunk(self, delta: dict[str, object], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return encode_event(
+            {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [choice],
+            }
+        )
+
+    def _message_start(self, payload: dict[str, object]) -> list[bytes]:
+        message = payload.get("message")
+        if isinstance(message, dict):
+            if isinstance(message.get("id"), str):
+                self._id = f"chatcmpl-{message['id']}"
+            if isinstance(message.get("model"), str) and message["model"]:
+                self._model = str(message["model"])
+            usage = message.get("usage")
+            if isinstance(usage, dict):
+                self._counts.update({k: v for k, v in usage.items() if v is not None})
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def _block_start(self, payload: dict[str, object]) -> list[bytes]:
+        block = payload.get("content_block")
+        index = payload.get("index")
+        if not isinstance(block, dict):
+            return []
+        if block.get("type") == "tool_use" and isinstance(index, int):
+            tool = len(self._tool_of_block)
+            self._tool_of_block[index] = tool
+            call = {
+                "index": tool,
+                "id": str(block.get("id", "")),
+                "type": "function",
+                "function": {"name": str(block.get("name", "")), "arguments": ""},
+            }
+            return [self._chunk({"tool_calls": [call]})]
+        text = block.get("text")
+        if block.get("type") == "text" and isinstance(text, str) and text:
+            return [self._chunk({"content": text})]
+        return []
+
+    def _block_delta(self, payload: dict[str, object]) -> list[bytes]:
+        delta = payload.get("delta")
+        if not isinstance(delta, dict):
+            return []
+        if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+            return [self._chunk({"content": delta["text"]})]
+        index = payload.get("index")
+        if delta.get("type") == "input_json_delta" and index in self._tool_of_block:
+            tool = self._tool_of_block[index]
+            piece = {"index": tool, "function": {"arguments": str(delta.get("partial_json", ""))}}
+            return [self._chunk({"tool_calls": [piece]})]
+        return []
+
+    def _message_delta(self, payload: dict[str, object]) -> None:
+        delta = payload.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+            self._finish_reason = OPENAI_FINISH.get(str(delta["stop_reason"]), "stop")
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            self._counts.update({k: v for k, v in usage.items() if v is not None})
+
+    def _message_stop(self) -> list[bytes]:
+        self._finished = True
+        self.usage = anthropic_usage(self._counts)
+        out = [self._chunk({}, self._finish_reason)]
+        if self._include_usage:
+            out.append(
+                encode_event(
+                    {
+                        "id": self._id,
+                        "object": "chat.completion.chunk",
+                        "created": self._created,
+                        "model": self._model,
+                        "choices": [],
+                        "usage": openai_usage_block(self.usage),
+                    }
+                )
+            )
+        out.append(DONE)
+        return out
+
+    def finish(self) -> list[bytes]:
+        if not self._finished:
+            raise cut_short()
+        return []
