@@ -6,7 +6,9 @@ import click
 
 from plano import __version__
 from plano.cli.migrate import migrate
+from plano.cli.obs import obs
 from plano.cli.route import route
+from plano.cli.router_model import install_router_model
 from plano.cli.serve import serve
 from plano.cli.validate import validate
 
@@ -21,3 +23,5 @@ cli.add_command(serve)
 cli.add_command(route)
 cli.add_command(validate)
 cli.add_command(migrate)
+cli.add_command(obs)
+cli.add_command(install_router_model)
