@@ -10,6 +10,7 @@ Environment:
   PLANO_ACCESS_LOG        gunicorn access log (a path or `-`); off by default, since plano writes
                           its own per-request JSON log and nginx has one too
   PLANO_LOG_LEVEL         gunicorn's log level (default info)
+  OPENBLAS_NUM_THREADS    BLAS threads per worker for the embedded router (default 1 here)
 
 The config is validated here, in the master, before any socket is bound: a bad config prints
 every problem and exits 2, so gunicorn never starts workers that would fail to boot.
@@ -19,9 +20,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plano.config.model import Settings
 
 _DEFAULT_CONFIG = "conf/plano.yaml"
+
+# One BLAS thread per worker: the workers already take the cores, and the embedded router's
+# numpy forward pass is fastest on one thread (tests/benchmarks/EMBEDDED_ROUTER_NOTES.md).
+# OpenBLAS reads this once when numpy loads, so it is set here, in the master, before any worker
+# forks; workers inherit it. An explicit value in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -39,8 +49,8 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
-def _load_listener() -> tuple[str, float]:
-    """The model listener's bind and timeout from the plano config; exit 2 on a bad config."""
+def _load_settings() -> Settings:
+    """The plano config (for the listener's bind and timeout); exit 2 on a bad config."""
     # Imported here, not at the top: the rest of this file must stay importable without plano.
     from plano.config.loader import load_settings
     from plano.errors import ConfigError
@@ -53,12 +63,12 @@ def _load_listener() -> tuple[str, float]:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(2) from None
-    return settings.listener.bind, settings.listener.timeout_s
+    return settings
 
 
-_bind, _listener_timeout_s = _load_listener()
+_settings = _load_settings()
 
-bind = [_bind]
+bind = [_settings.listener.bind]
 worker_class = "gevent"
 workers = _env_int("PLANO_WORKERS", 2)
 # Concurrent requests per gevent worker; the providers' HTTP pools are sized to match.
@@ -66,7 +76,7 @@ worker_connections = 1000
 # With gevent, `timeout` only kills a worker whose event loop is blocked (greenlets that wait on
 # the network still let it heartbeat). It must exceed the longest legitimate call: the listener
 # timeout bounds one upstream call.
-timeout = int(_listener_timeout_s) + 30
+timeout = int(_settings.listener.timeout_s) + 30
 graceful_timeout = _env_int("PLANO_GRACEFUL_TIMEOUT", 30)
 # Longer than nginx's upstream keepalive_timeout (60 s, conf/nginx.conf), so nginx closes idle
 # connections first and never sends a request on a connection gunicorn is closing.
@@ -85,12 +95,19 @@ if os.path.isdir("/dev/shm"):
 
 
 def on_starting(server: Any) -> None:
-    """Master start: a fresh prometheus multiprocess dir for this master, inherited by workers."""
+    """Master start: a fresh prometheus multiprocess dir, and the memory session cache warning."""
+    from plano.config.model import SessionCacheType
     from plano.observability.multiproc import prepare_master_dir
+    from plano.sessions.factory import memory_backend_warning
 
     # Wipes stale *.db files and exports PROMETHEUS_MULTIPROC_DIR before any worker is forked.
     path = prepare_master_dir(os.environ, os.getpid())
     server.log.info("plano: prometheus multiprocess dir %s", path)
+    # server.cfg.workers is the effective count: `-w` and GUNICORN_CMD_ARGS win over PLANO_WORKERS.
+    if _settings.routing.session_cache.type is SessionCacheType.MEMORY:
+        warning = memory_backend_warning(server.cfg.workers)
+        if warning is not None:
+            server.log.warning("plano: %s", warning)
 
 
 def child_exit(server: Any, worker: Any) -> None:

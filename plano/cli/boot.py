@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONFIG = "conf/plano.yaml"
 # gunicorn's arbiter stops (instead of respawning workers forever) on this exit code.
 WORKER_BOOT_ERROR = 3
+# One BLAS thread per worker: the workers already take the cores (see conf/gunicorn.conf.py).
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS",)
 
 
 def config_path(environ: MutableMapping[str, str]) -> str:
@@ -27,9 +29,18 @@ def config_path(environ: MutableMapping[str, str]) -> str:
     return environ.get("PLANO_CONFIG") or DEFAULT_CONFIG
 
 
+def limit_blas_threads(environ: MutableMapping[str, str]) -> None:
+    """Default the BLAS thread count to 1 (an explicit value wins); no effect once numpy loaded."""
+    for name in BLAS_THREAD_VARS:
+        environ.setdefault(name, "1")
+
+
 def app_from_environment(environ: MutableMapping[str, str] | None = None) -> Flask:
     """Load the config named by PLANO_CONFIG and build the app; a bad config stops the server."""
     env = os.environ if environ is None else environ
+    # OpenBLAS reads this once, when numpy loads: before plano.app (which imports numpy through
+    # the embedded router). Covers plain `gunicorn wsgi:app`, which never reads the conf file.
+    limit_blas_threads(env)
     # Before any metric object exists: prometheus_client reads this when it creates values.
     ensure_multiproc_dir(env, os.getppid())
     configure_logging(env.get("PLANO_LOG_LEVEL", "INFO"))

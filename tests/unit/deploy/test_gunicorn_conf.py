@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import openai
 import pytest
@@ -56,7 +57,12 @@ def load_conf(monkeypatch: pytest.MonkeyPatch, config: Path, **env: str) -> dict
     """The module namespace gunicorn reads from conf/gunicorn.conf.py."""
     monkeypatch.setenv("PLANO_CONFIG", str(config))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    for name in ("PLANO_WORKERS", "PLANO_GRACEFUL_TIMEOUT", "PLANO_ACCESS_LOG"):
+    for name in (
+        "PLANO_WORKERS",
+        "PLANO_GRACEFUL_TIMEOUT",
+        "PLANO_ACCESS_LOG",
+        "OPENBLAS_NUM_THREADS",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -83,6 +89,63 @@ def test_settings_come_from_the_plano_config_and_the_environment(
         monkeypatch, config, PLANO_WORKERS="5", PLANO_GRACEFUL_TIMEOUT="12", PLANO_ACCESS_LOG="-"
     )
     assert (tuned["workers"], tuned["graceful_timeout"], tuned["accesslog"]) == (5, 12, "-")
+
+
+def test_workers_get_one_blas_thread_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:1/v1", 12345)
+    load_conf(monkeypatch, config)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    load_conf(monkeypatch, config, OPENBLAS_NUM_THREADS="4")
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
+
+
+class RecordingLog:
+    """The part of gunicorn's logger the hooks use."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def info(self, msg: str, *args: object) -> None:
+        self.lines.append(("info", msg % args))
+
+    def warning(self, msg: str, *args: object) -> None:
+        self.lines.append(("warning", msg % args))
+
+
+@pytest.mark.parametrize(("workers", "warned"), [(1, False), (3, True)])
+def test_on_starting_prepares_metrics_and_warns_about_per_worker_memory_sessions(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workers: int, warned: bool
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:1/v1", 12345)
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"stale")
+    conf = load_conf(monkeypatch, config, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    log = RecordingLog()
+    server = SimpleNamespace(log=log, cfg=SimpleNamespace(workers=workers))
+    conf["on_starting"](server)  # type: ignore[operator]
+    assert not (metrics_dir / "counter_1.db").exists()
+    warnings = [line for level, line in log.lines if level == "warning"]
+    if warned:
+        assert len(warnings) == 1
+        assert f"with {workers} workers affinity holds only within one worker" in warnings[0]
+    else:
+        assert warnings == []
+
+
+def test_on_starting_says_nothing_about_sessions_with_redis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:1/v1", 12345)
+    with config.open("a") as out:
+        out.write("routing:\n  session_cache: {type: redis, url: 'redis://127.0.0.1:1/0'}\n")
+    metrics_dir = tmp_path / "metrics"
+    conf = load_conf(monkeypatch, config, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    log = RecordingLog()
+    conf["on_starting"](SimpleNamespace(log=log, cfg=SimpleNamespace(workers=4)))  # type: ignore[operator]
+    assert [level for level, _ in log.lines] == ["info"]
 
 
 def test_gunicorn_keepalive_outlasts_nginx_upstream_keepalive() -> None:
