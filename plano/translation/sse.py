@@ -22,7 +22,7 @@ class SseEvent:
 
 
 class SseDecoder:
-    """Splits a byte stream into events, whatever the chunk boundaries (LF or CRLF lines)."""
+    """Splits a byte stream into events, whatever the chunk boundaries (LF, CRLF or CR lines)."""
 
     __slots__ = ("_buffer",)
 
@@ -32,8 +32,13 @@ class SseDecoder:
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """The events completed by `chunk`."""
         buffer = self._buffer + chunk
+        held = b""
         if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
+            # Lines may end in CRLF, LF or CR alone; a CR that ends the chunk may be the first
+            # half of a CRLF, so it waits for the next chunk.
+            if buffer.endswith(b"\r"):
+                buffer, held = buffer[:-1], b"\r"
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events: list[SseEvent] = []
         start = 0
         while True:
@@ -44,12 +49,12 @@ class SseDecoder:
             if event is not None:
                 events.append(event)
             start = end + 2
-        self._buffer = buffer[start:]
+        self._buffer = buffer[start:] + held
         return events
 
     def flush(self) -> list[SseEvent]:
         """The last event when the stream ended without its blank line."""
-        block, self._buffer = self._buffer.strip(b"\n"), b""
+        block, self._buffer = self._buffer.strip(b"\r\n"), b""
         event = _parse_block(block) if block else None
         return [event] if event is not None else []
 
@@ -76,6 +81,9 @@ def _parse_block(block: bytes) -> SseEvent | None:
 def encode_event(data: object, name: str | None = None) -> bytes:
     """One SSE event; `data` is a JSON-able value or an already encoded string."""
     text = data if isinstance(data, str) else dumps(data)
+    if "\n" in text:
+        # Each line of a multi-line payload needs its own `data:` field.
+        text = text.replace("\n", "\ndata: ")
     if name is None:
         return f"data: {text}\n\n".encode()
     return f"event: {name}\ndata: {text}\n\n".encode()
