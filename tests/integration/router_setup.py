@@ -28,7 +28,9 @@ KEYWORDS = {CODING: "code_generation", REASONING: "complex_reasoning"}
 ROUTES_YAML = """\
 routing_preferences:
   - name: code_generation
-    description: writing new code, fixing bugs and explaining source code — für Entwickler
+    description: >-
+      writing new code, implementing functions or features, fixing bugs, refactoring and
+      explaining source code in any programming language
     models:
       - anthropic/claude-sonnet-4-6
       - openai/gpt-4o
