@@ -248,7 +248,11 @@ class Gateway:
 
     def proxy(self, call: ChatCall, body: dict[str, object], context: RequestContext) -> Reply:
         """Decide, then forward to the candidates in order until one answers (SPEC §4)."""
-        outcome = self.decide(call, context, decision_only=False)
+        try:
+            outcome = self.decide(call, context, decision_only=False)
+        except PlanoError as exc:
+            self._log_refused(call, context, exc)
+            raise
         attempt = _Attempt(outcome, context, call, include_usage=_wants_stream_usage(body))
         last_error: UpstreamError | None = None
         for canonical in outcome.decision.candidates:
@@ -483,6 +487,29 @@ class Gateway:
             pinned=decision.pinned,
             stream=attempt.call.stream,
             error=attempt.error,
+        )
+
+    def _log_refused(self, call: ChatCall, context: RequestContext, error: PlanoError) -> None:
+        """A call refused before any provider was tried (e.g. unknown model) still gets its line."""
+        self._p.request_log.write(
+            request_id=context.request_id,
+            dialect=call.dialect.value,
+            endpoint=context.endpoint,
+            requested_model=call.model,
+            alias_target=None,
+            route=None,
+            model=None,
+            attempts=0,
+            status=error.status,
+            latency_ms=(self._p.clock() - context.started) * 1000.0,
+            ttft_ms=None,
+            prompt_tokens=None,
+            completion_tokens=None,
+            cached_tokens=None,
+            session_id=call.affinity_id,
+            pinned=False,
+            stream=call.stream,
+            error=error.code,
         )
 
     def log_decision(self, call: ChatCall, outcome: Outcome, context: RequestContext) -> None:
