@@ -72,7 +72,7 @@ def translate_error_body(body: bytes, client: Dialect, status: int) -> bytes:
     dialect, a proxy's HTML page, garbage) becomes a clean body carrying the provider's message.
     """
     parsed = _json_object(body)
-    if parsed is not None and _is_error_shape(parsed, client):
+    if parsed is not None and _is_error_shape(parsed, client) and body.lstrip()[:1] == b"{":
         return body
     message, code = _error_fields(parsed, body, status)
     if client is Dialect.OPENAI:
@@ -83,7 +83,8 @@ def translate_error_body(body: bytes, client: Dialect, status: int) -> bytes:
 
 def openai_stream_error(message: str, type_: str, code: str | None) -> bytes:
     """The event that ends a failed OpenAI stream (no `[DONE]` follows)."""
-    return encode_event({"error": {"message": message, "type": type_, "code": code}})
+    error = {"message": message, "type": type_, "param": None, "code": code}
+    return encode_event({"error": error})
 
 
 def anthropic_stream_error(type_: str, message: str) -> bytes:
@@ -96,6 +97,10 @@ def _json_object(body: bytes) -> dict[str, object] | None:
         parsed = json.loads(body)
     except ValueError:
         return None
+    if isinstance(parsed, list) and len(parsed) == 1:
+        # Gemini's OpenAI-compatible endpoint wraps its error object in a list.
+        parsed = parsed[0]
+        return parsed if isinstance(parsed, dict) and "error" in parsed else None
     return parsed if isinstance(parsed, dict) else None
 
 
@@ -105,7 +110,9 @@ def _is_error_shape(parsed: dict[str, object], dialect: Dialect) -> bool:
         return False
     if dialect is Dialect.ANTHROPIC:
         return parsed.get("type") == "error" and isinstance(error.get("type"), str)
-    return True
+    # An Anthropic body also has `error.message`; OpenAI's has no top-level `type` and all four
+    # fields (SPEC §2), so anything else is rebuilt.
+    return "type" not in parsed and {"message", "type", "param", "code"} <= error.keys()
 
 
 def _error_fields(

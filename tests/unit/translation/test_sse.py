@@ -21,7 +21,7 @@ CASES = [
     ("one event", b"data: hello\n\n", [SseEvent(None, "hello")]),
     (
         "named events",
-        b"event: ping\ndata: {}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        b'event: ping\ndata: {}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n',
         [SseEvent("ping", "{}"), SseEvent("message_stop", '{"type":"message_stop"}')],
     ),
     (
@@ -29,7 +29,11 @@ CASES = [
         b"event: a\r\ndata: 1\r\n\r\ndata: 2\r\n\r\n",
         [SseEvent("a", "1"), SseEvent(None, "2")],
     ),
-    ("CR-only lines", b"event: a\rdata: 1\r\rdata: 2\r\r", [SseEvent("a", "1"), SseEvent(None, "2")]),
+    (
+        "CR-only lines",
+        b"event: a\rdata: 1\r\rdata: 2\r\r",
+        [SseEvent("a", "1"), SseEvent(None, "2")],
+    ),
     (
         "comments are skipped",
         b": keep-alive\n\n: OPENROUTER PROCESSING\ndata: x\n\n",
@@ -41,14 +45,16 @@ CASES = [
     ("field without colon", b"data\n\n", [SseEvent(None, "")]),
     ("unknown fields ignored", b"id: 7\nretry: 10\ndata: x\n\n", [SseEvent(None, "x")]),
     ("event without data is not dispatched", b"event: ping\n\ndata: x\n\n", [SseEvent(None, "x")]),
-    ("final event without blank line", b"data: a\n\ndata: [DONE]", [
-        SseEvent(None, "a"), SseEvent(None, "[DONE]")
-    ]),
+    (
+        "final event without blank line",
+        b"data: a\n\ndata: [DONE]",
+        [SseEvent(None, "a"), SseEvent(None, "[DONE]")],
+    ),
     ("final event with one newline", b"data: [DONE]\n", [SseEvent(None, "[DONE]")]),
     ("final event with CRLF", b"data: [DONE]\r\n", [SseEvent(None, "[DONE]")]),
     (
         "multi-byte UTF-8",
-        "data: {\"t\":\"héllo 日本 🎉\"}\n\n".encode(),
+        'data: {"t":"héllo 日本 🎉"}\n\n'.encode(),
         [SseEvent(None, '{"t":"héllo 日本 🎉"}')],
     ),
     ("extra blank lines", b"\n\n\ndata: x\n\n\n\n", [SseEvent(None, "x")]),
