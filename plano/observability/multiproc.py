@@ -14,8 +14,10 @@ How `/metrics` aggregates across workers:
   `ensure_multiproc_dir(os.environ, os.getppid())` before the app (and prometheus_client) is
   imported. All workers of one master share `<tmp>/plano-metrics-<master pid>`, so they aggregate;
   a new master gets a new directory, so its counters start at zero. The directory is stamped with
-  the master's start time, so a reused pid does not inherit a dead master's files, and the
+  the master's pid and start time, so a reused pid does not inherit a dead master's files, and the
   directories of dead masters are removed. A worker never wipes a directory its master still uses.
+  An explicit PROMETHEUS_MULTIPROC_DIR gets the same stamp: the first worker of a new master
+  removes the earlier run's `*.db` files (nothing else), so a restart starts from zero there too.
 """
 
 from __future__ import annotations
@@ -73,27 +75,40 @@ def ensure_multiproc_dir(
     its stamp shows it belonged to an earlier process with the same pid.
     """
     existing = environ.get(MULTIPROC_ENV)
+    token = master_token(master_pid)
     if existing:
         os.makedirs(existing, exist_ok=True)
+        # Not ours to delete: only the metric files of an earlier run go.
+        with _locked(os.path.join(existing, f"{_STAMP}.lock")):
+            if _read_stamp(existing) != token:
+                reset_multiproc_dir(existing)
+                Path(existing, _STAMP).write_text(token)
         return existing
     tmp = tmp_dir or tempfile.gettempdir()
     remove_stale_dirs(tmp, keep=master_pid)
     path = default_dir(master_pid, tmp)
-    token = process_start_token(master_pid) or ""
     with _locked(f"{path}.lock"):
-        stamp = os.path.join(path, _STAMP)
-        try:
-            current = Path(stamp).read_text()
-        except OSError:
-            current = None
+        current = _read_stamp(path)
         if current != token:
             if current is not None or os.path.isdir(path):
                 logger.info("metrics: %s belonged to an earlier process; starting it afresh", path)
             shutil.rmtree(path, ignore_errors=True)
             os.makedirs(path, exist_ok=True)
-            Path(stamp).write_text(token)
+            Path(path, _STAMP).write_text(token)
     environ[MULTIPROC_ENV] = path
     return path
+
+
+def master_token(master_pid: int) -> str:
+    """What identifies one gunicorn master's run: its pid and start time."""
+    return f"{master_pid} {process_start_token(master_pid) or ''}"
+
+
+def _read_stamp(path: str) -> str | None:
+    try:
+        return Path(path, _STAMP).read_text()
+    except OSError:
+        return None
 
 
 def prepare_master_dir(environ: MutableMapping[str, str], master_pid: int) -> str:
@@ -102,8 +117,8 @@ def prepare_master_dir(environ: MutableMapping[str, str], master_pid: int) -> st
     if not environ.get(MULTIPROC_ENV):
         remove_stale_dirs(os.path.dirname(path), keep=master_pid)
     reset_multiproc_dir(path)
-    if os.path.basename(path) == f"{DIR_PREFIX}{master_pid}":
-        Path(path, _STAMP).write_text(process_start_token(master_pid) or "")
+    # The workers' ensure_multiproc_dir sees this stamp and keeps the (fresh) directory.
+    Path(path, _STAMP).write_text(master_token(master_pid))
     environ[MULTIPROC_ENV] = path
     return path
 

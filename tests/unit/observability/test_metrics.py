@@ -290,7 +290,27 @@ def test_prepare_master_dir_exports_a_clean_dir(tmp_path: Path) -> None:
     (target / "counter_9.db").write_bytes(b"x")
     env = {"PROMETHEUS_MULTIPROC_DIR": str(target)}
     assert multiproc.prepare_master_dir(env, os.getpid()) == str(target)
-    assert list(target.iterdir()) == []
+    assert [p.name for p in target.iterdir()] == [".plano-master"]
+    # the master's workers keep it as it is
+    (target / "counter_10.db").write_bytes(b"x")
+    multiproc.ensure_multiproc_dir(env, os.getpid())
+    assert (target / "counter_10.db").exists()
+
+
+def test_an_explicit_dir_is_reset_once_per_master(tmp_path: Path) -> None:
+    explicit = tmp_path / "explicit"
+    explicit.mkdir()
+    (explicit / "counter_1.db").write_bytes(b"earlier run")
+    (explicit / "notes.txt").write_text("not ours")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(explicit)}
+    multiproc.ensure_multiproc_dir(env, os.getpid())  # first worker of this master
+    assert not (explicit / "counter_1.db").exists()
+    assert (explicit / "notes.txt").exists()
+    (explicit / "counter_2.db").write_bytes(b"this run")
+    multiproc.ensure_multiproc_dir(env, os.getpid())  # second worker: keeps it
+    assert (explicit / "counter_2.db").exists()
+    multiproc.ensure_multiproc_dir(env, os.getppid())  # another master: a new run
+    assert not (explicit / "counter_2.db").exists()
 
 
 def test_mark_worker_dead_drops_live_gauges_only(tmp_path: Path) -> None:
@@ -364,7 +384,7 @@ def test_plain_gunicorn_workers_aggregate(tmp_path: Path) -> None:
                 with requests.Session() as probe:
                     probe.get(f"{url}/metrics", timeout=1).close()
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still booting (slow CI)
                 time.sleep(0.1)
         pids = set()
         for _ in range(40):
