@@ -127,6 +127,12 @@ class RedisServer:
         return f"redis://{auth}{HOST}:{self.port}/0"
 
     @property
+    def pid(self) -> int:
+        """The redis-server pid (e.g. to SIGSTOP it: a Redis that accepts but never answers)."""
+        assert self._process is not None, "redis-server is not running"
+        return self._process.pid
+
+    @property
     def is_running(self) -> bool:
         """True while the process is alive."""
         return self._process is not None and self._process.poll() is None
