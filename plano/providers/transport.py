@@ -122,10 +122,10 @@ def send(
             redirect=False,
             retries=False,
         )
+    except NewConnectionError as exc:  # first: urllib3 2 makes it a ConnectTimeoutError
+        raise UpstreamUnavailable("the provider could not be reached") from exc
     except (ConnectTimeoutError, ReadTimeoutError) as exc:
         raise UpstreamTimeout("the provider did not answer in time") from exc
-    except NewConnectionError as exc:
-        raise UpstreamUnavailable("the provider could not be reached") from exc
     except (ProtocolError, HTTPError, OSError) as exc:
         raise UpstreamUnavailable("the connection to the provider failed") from exc
     # urlopen is typed as returning the base class; with the standard (non-emscripten) backend
