@@ -98,6 +98,9 @@ class OpenAIPassthrough:
             self._finished = True
             self._closed = True
             return [DONE]
+        if not (data.startswith("{") and data.endswith("}")) and event.json_or_none() is None:
+            # A cut or garbled event would break the client's parser: end the stream instead.
+            raise UpstreamError("the provider sent a stream event that is not JSON")
         if '"error"' in data or '"usage"' in data:
             payload = event.json_or_none()
             if isinstance(payload, dict):
