@@ -70,7 +70,7 @@ def _anthropic_to_openai(body: Mapping[str, object]) -> dict[str, object]:
     if tools:
         out["tools"] = tools
     choice = body.get("tool_choice")
-    if isinstance(choice, dict):
+    if isinstance(choice, dict) and tools:  # OpenAI rejects a tool_choice without tools
         _anthropic_tool_choice_to_openai(choice, out)
     return out
 
@@ -184,6 +184,8 @@ def _openai_to_anthropic(body: Mapping[str, object]) -> dict[str, object]:
                 system.append(text)
             continue
         converted = _openai_message_to_anthropic(message)
+        if converted is None:
+            continue
         if messages and messages[-1]["role"] == converted["role"]:
             # Anthropic wants turns to alternate: consecutive turns of one role are merged.
             previous = messages[-1]
@@ -193,8 +195,14 @@ def _openai_to_anthropic(body: Mapping[str, object]) -> dict[str, object]:
     out: dict[str, object] = {"messages": messages}
     if system:
         out["system"] = "\n\n".join(system)
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    out["max_tokens"] = max_tokens if isinstance(max_tokens, int) else DEFAULT_MAX_TOKENS
+    out["max_tokens"] = next(
+        (
+            value
+            for value in (body.get("max_completion_tokens"), body.get("max_tokens"))
+            if isinstance(value, int) and not isinstance(value, bool)
+        ),
+        DEFAULT_MAX_TOKENS,
+    )
     for key in _SHARED_SETTINGS:
         if key in body:
             out[key] = body[key]
@@ -208,11 +216,16 @@ def _openai_to_anthropic(body: Mapping[str, object]) -> dict[str, object]:
         out["stop_sequences"] = stop
     if isinstance(body.get("user"), str):
         out["metadata"] = {"user_id": body["user"]}
-    tools = [_openai_tool_to_anthropic(tool) for tool in _dicts(body.get("tools"))]
+    tools = [
+        _openai_tool_to_anthropic(tool)
+        for tool in _dicts(body.get("tools"))
+        if tool.get("type", "function") == "function"  # custom (grammar) tools have no twin
+    ]
     if tools:
         out["tools"] = tools
         choice = _openai_tool_choice_to_anthropic(body.get("tool_choice"))
-        if body.get("parallel_tool_calls") is False:
+        no_tools = choice is not None and choice["type"] == "none"
+        if body.get("parallel_tool_calls") is False and not no_tools:
             choice = choice or {"type": "auto"}
             choice["disable_parallel_tool_use"] = True
         if choice is not None:
@@ -220,7 +233,12 @@ def _openai_to_anthropic(body: Mapping[str, object]) -> dict[str, object]:
     return out
 
 
-def _openai_message_to_anthropic(message: Mapping[str, object]) -> dict[str, object]:
+def _openai_message_to_anthropic(message: Mapping[str, object]) -> dict[str, object] | None:
+    """One OpenAI message as an Anthropic turn; None for an empty assistant turn.
+
+    Anthropic rejects empty text blocks, so an assistant message with neither text nor tool
+    calls is left out (the turns around it are then merged).
+    """
     role = message.get("role")
     if role in ("tool", "function"):
         result = {
@@ -246,7 +264,7 @@ def _openai_message_to_anthropic(message: Mapping[str, object]) -> dict[str, obj
                     "input": parse_arguments(function.get("arguments")),
                 }
             )
-        return {"role": "assistant", "content": blocks or [{"type": "text", "text": ""}]}
+        return {"role": "assistant", "content": blocks} if blocks else None
     if isinstance(content, str):
         return {"role": "user", "content": content}
     parts: list[dict[str, object]] = []
