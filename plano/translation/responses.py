@@ -126,7 +126,7 @@ def to_openai_response(
             {
                 "index": 0,
                 "message": message,
-                "finish_reason": OPENAI_FINISH.get(str(stop), "stop") if stop else None,
+                "finish_reason": OPENAI_FINISH.get(str(stop), "stop"),
                 "logprobs": None,
             }
         ],
@@ -152,6 +152,9 @@ def to_anthropic_response(
         joined = "".join(str(part.get("text", "")) for part in text if isinstance(part, dict))
         if joined:
             content.append({"type": "text", "text": joined})
+    refusal = message.get("refusal")
+    if not content and isinstance(refusal, str) and refusal:
+        content.append({"type": "text", "text": refusal})
     for call in _list(message.get("tool_calls")):
         if not isinstance(call, dict):
             continue
@@ -166,6 +169,11 @@ def to_anthropic_response(
             }
         )
     finish = choice.get("finish_reason")
+    stop_reason = ANTHROPIC_STOP.get(str(finish), "end_turn") if finish else "end_turn"
+    if stop_reason == "end_turn" and any(block["type"] == "tool_use" for block in content):
+        # Some OpenAI-compatible providers (Gemini, Ollama) finish tool calls with "stop";
+        # Anthropic clients run tools when stop_reason says so.
+        stop_reason = "tool_use"
     usage = usage_of(body, Dialect.OPENAI) or Usage()
     return {
         "id": _anthropic_id(body.get("id")),
@@ -173,7 +181,7 @@ def to_anthropic_response(
         "role": "assistant",
         "model": _model(body, model),
         "content": content,
-        "stop_reason": ANTHROPIC_STOP.get(str(finish), "end_turn") if finish else "end_turn",
+        "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": anthropic_usage_block(usage),
     }
