@@ -12,7 +12,6 @@ import click
 
 from plano.config.loader import load_settings
 from plano.errors import ConfigError, PlanoError
-from plano.gateway import RequestContext
 from plano.routing.call import ChatCall, Dialect, Turn
 from plano.routing.router_prompt import build_prompt, default_budget
 
@@ -76,6 +75,9 @@ def route(
         click.echo(f"--- prompt ({router.prompt_format}) for {router.model_id} at {router.url}")
         click.echo(build_prompt(settings.routes, turns, router.prompt_format, budget), nl=False)
         click.echo("--- end of prompt")
+    # Imported here: the gateway and wiring pull in every part (providers, sessions, the embedded
+    # router), which `plano validate`, `migrate` and `--help` must not need.
+    from plano.gateway import RequestContext
     from plano.wiring import build_parts
 
     model_dir = os.environ.get("PLANO_ROUTER_MODEL_DIR")
