@@ -7,8 +7,11 @@ plano's own config parser.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from io import StringIO
 from pathlib import Path
@@ -370,3 +373,44 @@ def test_the_configmap_config_is_a_valid_plano_config(docs: list[Doc]) -> None:
     default = settings.default_provider
     assert default is not None and default.name == "openai/gpt-4o-mini"
     assert settings.warnings == ()
+
+
+def test_the_configmap_config_passes_plano_validate(docs: list[Doc], tmp_path: Path) -> None:
+    """The real CLI, as an operator runs it before `kubectl apply`."""
+    config = tmp_path / "plano.yaml"
+    config.write_text(config_text(docs), encoding="utf-8")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "plano"), "validate", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **secret_env()},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "listener: 0.0.0.0:12000" in out
+    assert "session cache: redis redis://plano-redis:6379/0" in out
+    assert (
+        "router: Plano-Orchestrator at http://plano-orchestrator:10000/v1/chat/completions" in out
+    )
+    # The router model's provider entry is never a client-facing model.
+    providers = next(line for line in out.splitlines() if line.startswith("providers ("))
+    assert "Plano-Orchestrator" not in providers
+
+
+# --- the image ----------------------------------------------------------------------------
+
+
+def test_every_path_the_dockerfile_copies_exists_and_the_build_context_is_trimmed() -> None:
+    copies = [shlex.split(args) for args in dockerfile("COPY")]
+    assert copies
+    for *sources, _dest in copies:
+        for source in sources:
+            assert (REPO_ROOT / source).exists(), source
+    copied = {source.rstrip("/") for *sources, _ in copies for source in sources}
+    # What gunicorn needs in the working directory: wsgi.py and conf/gunicorn.conf.py.
+    assert {"wsgi.py", "conf", "plano", "setup.cfg"} <= copied
+    # BuildKit reads <Dockerfile>.dockerignore: keep the virtualenv and .git out of the context.
+    ignored = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().split()
+    assert {".venv", ".git"} <= set(ignored)

@@ -14,8 +14,17 @@ from pathlib import Path
 import pytest
 import requests
 
+from plano.config.model import Listener, Observability
 from tests.fakes.provider_server import Behavior, FakeProvider
-from tests.services.nginx import NGINX_CONF, NginxServer, render_nginx_conf, run_nginx
+from tests.services.gunicorn import REPO_ROOT
+from tests.services.nginx import (
+    LISTEN_TAG,
+    NGINX_CONF,
+    UPSTREAM_TAG,
+    NginxServer,
+    render_nginx_conf,
+    run_nginx,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +188,35 @@ def test_a_start_failure_reports_the_nginx_log(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="proxy_buffering"):
         server.start()
     assert server.log_text()
+
+
+def directive_values(text: str, name: str) -> list[str]:
+    """The values of every `name value;` directive in an nginx config text."""
+    return re.findall(rf"^\s*{name}\s+([^;]+);", text, re.M)
+
+
+def test_the_integration_tests_run_the_shipped_file(proxy: NginxServer) -> None:
+    shipped = REPO_ROOT / "conf" / "nginx.conf"
+    assert NGINX_CONF == shipped and proxy.conf_path == shipped
+    # What nginx is running right now: the shipped file, only the tagged lines replaced.
+    running = proxy.rendered_path.read_text().splitlines()
+    tags = (UPSTREAM_TAG, LISTEN_TAG)
+    untagged = [line for line in shipped.read_text().splitlines() if not line.endswith(tags)]
+    assert [line for line in running if line in untagged] == untagged
+    assert len(running) == len(untagged) + 2  # one upstream `server` line and the `listen` line
+    assert f"        listen 127.0.0.1:{proxy.port};" in running
+
+
+def test_limits_and_timeouts_agree_with_plano_and_gunicorn() -> None:
+    text = NGINX_CONF.read_text()
+    units = {"k": 1024, "m": 1024 * 1024}
+    (size,) = directive_values(text, "client_max_body_size")
+    assert int(size[:-1]) * units[size[-1]] == Observability().max_body_bytes
+    # An upstream call may take the listener timeout; nginx must wait at least as long for bytes.
+    (read_timeout,) = directive_values(text, "proxy_read_timeout")
+    (send_timeout,) = directive_values(text, "proxy_send_timeout")
+    for value in (read_timeout, send_timeout):
+        assert value.endswith("s") and int(value[:-1]) > Listener().timeout_s
+    # nginx drops idle upstream connections before gunicorn does (gunicorn keepalive 75 s).
+    upstream_idle = re.search(r"upstream plano_gunicorn \{[^}]*keepalive_timeout (\d+)s;", text)
+    assert upstream_idle is not None and int(upstream_idle[1]) < 75
