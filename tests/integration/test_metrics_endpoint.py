@@ -346,8 +346,8 @@ def test_a_killed_worker_does_not_break_metrics(traffic: Traffic) -> None:
 
 
 @pytest.mark.parametrize(
-    ("extra_args", "explicit_dir"),
-    [((), False), ((), True), (CONF_ARGS, True)],
+    ("extra_args", "explicit_dir", "workers"),
+    [((), False, 1), ((), True, 2), (CONF_ARGS, True, 1)],
     ids=["plain", "plain-explicit-dir", "conf-explicit-dir"],
 )
 def test_counters_start_from_zero_after_a_restart(
@@ -355,16 +355,18 @@ def test_counters_start_from_zero_after_a_restart(
     fakes: tuple[FakeProvider, FakeRouter, FakeCatalog],
     extra_args: tuple[str, ...],
     explicit_dir: bool,
+    workers: int,
 ) -> None:
     config = tmp_path / "plano.yaml"
     config.write_text(plano_config(*fakes))
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "multiproc")} if explicit_dir else None
-    server = GunicornServer(config, tmp_path, workers=2, extra_args=extra_args, env=env)
+    server = GunicornServer(config, tmp_path, workers=workers, extra_args=extra_args, env=env)
     with server:
         for _ in range(3):
             chat(server.url, OPENAI_MODEL)
         assert total(scrape(server.url), "plano_llm_upstream_requests_total") == 3
-        assert server.terminate() == 0
+        # Killed, not stopped gracefully: nothing gets a chance to clean up the old files.
+        server.stop()
         server.start()
         body = scrape(server.url)
         assert total(body, "plano_llm_upstream_requests_total") == 0, body
