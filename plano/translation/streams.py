@@ -69,14 +69,17 @@ def upstream_stream_error(payload: object) -> UpstreamError:
     """The error an `error` event from a provider stands for (either dialect's shape)."""
     error = payload.get("error") if isinstance(payload, dict) else None
     message = "the provider failed mid-stream"
-    kind = None
+    kinds: set[object] = set()
     if isinstance(error, dict):
         if isinstance(error.get("message"), str):
             message = f"the provider failed mid-stream: {error['message']}"
-        kind = error.get("type")
-    if kind in ("rate_limit_error", "rate_limit_exceeded"):
+        # OpenAI puts a rate limit in `code` (its `type` is "requests" or "tokens").
+        kinds = {error.get("type"), error.get("code")}
+    elif isinstance(error, str) and error:
+        message = f"the provider failed mid-stream: {error}"
+    if kinds & {"rate_limit_error", "rate_limit_exceeded"}:
         return UpstreamRateLimited(message)
-    if kind == "overloaded_error":
+    if "overloaded_error" in kinds:
         return UpstreamError(message, status=OVERLOADED_STATUS)
     return UpstreamError(message)
 
@@ -108,8 +111,9 @@ class OpenAIPassthrough:
                     raise upstream_stream_error(payload)
                 usage = payload.get("usage")
                 if isinstance(usage, dict):
+                    # Not a sign of the end: some providers (vLLM's continuous usage stats)
+                    # put usage in every chunk.
                     self.usage = openai_usage(usage)
-                    self._finished = True
                     if not payload.get("choices") and not self._include_usage:
                         return []
         if not self._finished and _FINISHED.search(data):
@@ -137,6 +141,10 @@ class AnthropicPassthrough:
 
     def feed(self, event: SseEvent) -> list[bytes]:
         name = event.name
+        data = event.data
+        if not (data.startswith("{") and data.endswith("}")) and event.json_or_none() is None:
+            # A stream cut inside an event's data leaves a broken event: end the stream instead.
+            raise UpstreamError("the provider sent a stream event that is not JSON")
         if name in ("message_start", "message_delta", "error", None):
             payload = event.json_or_none()
             kind = payload.get("type") if isinstance(payload, dict) else None
@@ -148,7 +156,7 @@ class AnthropicPassthrough:
                 self._finished = True
         elif name == "message_stop":
             self._finished = True
-        return [encode_event(event.data, name)]
+        return [encode_event(data, name)]
 
     def _read_usage(self, payload: dict[str, object]) -> None:
         holder = payload.get("message") if payload.get("type") == "message_start" else payload
@@ -202,6 +210,10 @@ class OpenAIToAnthropic:
             finish = choice.get("finish_reason")
             if isinstance(finish, str) and finish:
                 self._stop_reason = ANTHROPIC_STOP.get(finish, "end_turn")
+                if self._stop_reason == "end_turn" and self._tool_blocks:
+                    # Some providers (Gemini, Ollama) finish tool calls with "stop"; Anthropic
+                    # clients run tools when stop_reason says so.
+                    self._stop_reason = "tool_use"
                 self._finished = True
         return out
 
@@ -222,7 +234,7 @@ class OpenAIToAnthropic:
         return encode_event({"type": "message_start", "message": message}, "message_start")
 
     def _delta(self, delta: dict[str, object], out: list[bytes]) -> None:
-        text = delta.get("content")
+        text = delta.get("content") or delta.get("refusal")
         if isinstance(text, str) and text:
             if self._open_kind != "text":
                 self._open(out, "text", {"type": "text", "text": ""})
@@ -304,6 +316,7 @@ class AnthropicToOpenAI:
         self._counts: dict[str, object] = {}
         self._finish_reason = "stop"
         self._tool_of_block: dict[int, int] = {}
+        self._empty_tools: set[int] = set()  # tool blocks whose arguments are still ""
         self._finished = False
 
     def feed(self, event: SseEvent) -> list[bytes]:
@@ -319,6 +332,8 @@ class AnthropicToOpenAI:
             return self._block_start(payload)
         if kind == "content_block_delta":
             return self._block_delta(payload)
+        if kind == "content_block_stop":
+            return self._block_stop(payload)
         if kind == "message_delta":
             self._message_delta(payload)
         elif kind == "message_stop":
@@ -347,6 +362,8 @@ class AnthropicToOpenAI:
             usage = message.get("usage")
             if isinstance(usage, dict):
                 self._counts.update({k: v for k, v in usage.items() if v is not None})
+                # Known now, so a stream cut later is still counted.
+                self.usage = anthropic_usage(self._counts)
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def _block_start(self, payload: dict[str, object]) -> list[bytes]:
@@ -357,6 +374,7 @@ class AnthropicToOpenAI:
         if block.get("type") == "tool_use" and isinstance(index, int):
             tool = len(self._tool_of_block)
             self._tool_of_block[index] = tool
+            self._empty_tools.add(index)
             call = {
                 "index": tool,
                 "id": str(block.get("id", "")),
@@ -377,10 +395,22 @@ class AnthropicToOpenAI:
             return [self._chunk({"content": delta["text"]})]
         index = payload.get("index")
         if delta.get("type") == "input_json_delta" and index in self._tool_of_block:
-            tool = self._tool_of_block[index]
-            piece = {"index": tool, "function": {"arguments": str(delta.get("partial_json", ""))}}
+            arguments = delta.get("partial_json")
+            if not isinstance(arguments, str) or not arguments:
+                return []
+            self._empty_tools.discard(index)
+            piece = {"index": self._tool_of_block[index], "function": {"arguments": arguments}}
             return [self._chunk({"tool_calls": [piece]})]
         return []
+
+    def _block_stop(self, payload: dict[str, object]) -> list[bytes]:
+        index = payload.get("index")
+        if not isinstance(index, int) or index not in self._empty_tools:
+            return []
+        # A tool without input streams no JSON at all; OpenAI clients parse the arguments.
+        self._empty_tools.discard(index)
+        piece = {"index": self._tool_of_block[index], "function": {"arguments": "{}"}}
+        return [self._chunk({"tool_calls": [piece]})]
 
     def _message_delta(self, payload: dict[str, object]) -> None:
         delta = payload.get("delta")
@@ -389,6 +419,7 @@ class AnthropicToOpenAI:
         usage = payload.get("usage")
         if isinstance(usage, dict):
             self._counts.update({k: v for k, v in usage.items() if v is not None})
+            self.usage = anthropic_usage(self._counts)
 
     def _message_stop(self) -> list[bytes]:
         self._finished = True
