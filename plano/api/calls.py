@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -18,6 +19,9 @@ from plano.translation.inbound import call_from_anthropic, call_from_openai
 
 AFFINITY_HEADER = "x-model-affinity"
 MAX_REQUEST_ID = 128
+# `\ud800`-`\udfff` escapes: json.loads accepts a lone one, but the body could not be re-encoded
+# as UTF-8 for the provider. Scanning the raw bytes keeps the full check off the common path.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +48,16 @@ def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
     plano = current_app.extensions["plano"]
     raw = request.get_data(cache=False)
     try:
-        body = json.loads(raw)
+        # Strict UTF-8 first: json.loads(bytes) would let UTF-8-encoded surrogates through.
+        body = json.loads(raw.decode("utf-8"))
     except ValueError as exc:
-        raise InvalidRequest("The request body is not valid JSON") from exc
+        raise InvalidRequest("The request body is not valid JSON in UTF-8") from exc
+    except RecursionError as exc:
+        raise InvalidRequest("The request body is nested too deeply") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        raise InvalidRequest("The request body holds a lone UTF-16 surrogate (invalid Unicode)")
     routes_raw = body.pop("routing_preferences", None)
     has_routes = routes_raw is not None
     call = call_from_openai(body) if dialect is Dialect.OPENAI else call_from_anthropic(body)
@@ -60,3 +69,11 @@ def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
     headers = {name.lower(): value for name, value in request.headers.items()}
     context = RequestContext(g.request_id, endpoint, headers, g.started)
     return IncomingCall(call, body, context)
+
+
+def _has_lone_surrogate(body: dict[str, object]) -> bool:
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
