@@ -8,6 +8,7 @@ too. Anthropic streams out carry exactly one `message_start` and one `message_st
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -184,7 +185,8 @@ class OpenAIToAnthropic:
         self._next_block = 0
         self._open_block: int | None = None
         self._open_kind = ""
-        self._tool_blocks: dict[int, int] = {}
+        self._tool_blocks: dict[object, int] = {}  # the provider's call index (or id) -> block
+        self._last_tool: object = None
 
     def feed(self, event: SseEvent) -> list[bytes]:
         if event.data == "[DONE]":
@@ -246,7 +248,17 @@ class OpenAIToAnthropic:
 
     def _tool_delta(self, call: dict[str, object], out: list[bytes]) -> None:
         index = call.get("index")
-        key = index if isinstance(index, int) else len(self._tool_blocks)
+        call_id = call.get("id")
+        key: object
+        if isinstance(index, int):
+            key = index
+        elif isinstance(call_id, str) and call_id:
+            key = call_id  # some providers send no index: the id tells the calls apart
+        elif self._last_tool is not None:
+            key = self._last_tool  # the rest of the call being streamed
+        else:
+            key = len(self._tool_blocks)
+        self._last_tool = key
         function = call.get("function")
         function = function if isinstance(function, dict) else {}
         if key not in self._tool_blocks:
@@ -374,12 +386,17 @@ class AnthropicToOpenAI:
         if block.get("type") == "tool_use" and isinstance(index, int):
             tool = len(self._tool_of_block)
             self._tool_of_block[index] = tool
-            self._empty_tools.add(index)
+            # Anthropic starts with `input: {}` and streams the JSON; an input given whole up
+            # front is sent as the arguments.
+            given = block.get("input")
+            arguments = json.dumps(given, ensure_ascii=False) if given else ""
+            if not arguments:
+                self._empty_tools.add(index)
             call = {
                 "index": tool,
                 "id": str(block.get("id", "")),
                 "type": "function",
-                "function": {"name": str(block.get("name", "")), "arguments": ""},
+                "function": {"name": str(block.get("name", "")), "arguments": arguments},
             }
             return [self._chunk({"tool_calls": [call]})]
         text = block.get("text")

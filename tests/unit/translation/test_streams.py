@@ -415,3 +415,49 @@ def test_garbage_event_raises(client: Dialect, upstream: Dialect) -> None:
     wire = encode_event('{"type": "content_block_delta", "ind', name)
     with pytest.raises(UpstreamError, match="not JSON"):
         relay(stream_converter(client, upstream, "m", True), wire, 1 << 20)
+
+
+# ------------------------------------------------------------------ provider quirks
+
+
+def test_openai_tool_calls_without_index() -> None:
+    # Some OpenAI-compatible servers leave out `index`: the id, else the call in progress, decides.
+    def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return encode_event({"id": "x", "model": "m", "choices": [choice]})
+
+    wire = b"".join(
+        [
+            chunk({"role": "assistant", "content": None}),
+            chunk({"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": '{"a"'}}]}),
+            chunk({"tool_calls": [{"function": {"arguments": ": 1}"}}]}),
+            chunk({"tool_calls": [{"id": "c2", "function": {"name": "g", "arguments": "{}"}}]}),
+            chunk({}, "tool_calls"),
+            encode_event("[DONE]"),
+        ]
+    )
+    raw = relay(stream_converter(ANTHROPIC, OPENAI, "m", False), wire, 4)
+    got = read_anthropic(decode(raw))
+    assert got.tools == [("c1", "f", {"a": 1}), ("c2", "g", {})]
+    assert got.stop_reason == "tool_use"
+
+
+def test_anthropic_tool_input_given_whole() -> None:
+    events = [
+        ANTHROPIC_TOOLS.events[0],
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {"x": 1}},
+            },
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        *ANTHROPIC_TOOLS.events[-2:],
+    ]
+    wire = replace(ANTHROPIC_TOOLS, events=events).wire()
+    raw = relay(stream_converter(OPENAI, ANTHROPIC, "m", False), wire, 1 << 20)
+    got, finish = read_openai(decode(raw), include_usage=False)
+    assert got.tools == [("t", "f", {"x": 1})]
+    assert finish == "tool_calls"
