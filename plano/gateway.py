@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 SSE = "text/event-stream"
+REDACTED = b"[redacted]"
+MIN_REDACTED_KEY = 8
 
 
 class RouteClassifier(Protocol):
@@ -435,7 +437,8 @@ class Gateway:
         attempt.status = error.status
         attempt.error = error.code
         if error.body:
-            body = translate_error_body(error.body, dialect, error.status)
+            upstream_body = _redact(error.body, _access_keys(self._settings))
+            body = translate_error_body(upstream_body, dialect, error.status)
         else:
             body = error_body(
                 dialect,
@@ -517,6 +520,23 @@ class Gateway:
         attempt = _Attempt(outcome, context, call, status=200)
         attempt.model = outcome.decision.candidates[0] if outcome.decision.candidates else None
         self._log(attempt)
+
+
+def _access_keys(settings: Settings) -> set[str]:
+    """The configured provider keys worth redacting (very short ones would mangle text)."""
+    return {
+        p.access_key
+        for p in settings.providers
+        if p.access_key and len(p.access_key) >= MIN_REDACTED_KEY
+    }
+
+
+def _redact(body: bytes, secrets: set[str]) -> bytes:
+    """`body` with every access key replaced: providers echo a bad key in their 401 message."""
+    for secret in secrets:
+        for form in {secret, json.dumps(secret)[1:-1]}:
+            body = body.replace(form.encode(), REDACTED)
+    return body
 
 
 def _dumps(value: object) -> bytes:
