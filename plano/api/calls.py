@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from flask import current_app, g, request
 
 from plano.config.request_routes import parse_request_routes
-from plano.errors import InvalidRequest
+from plano.errors import InvalidRequest, PayloadTooLarge
 from plano.gateway import RequestContext
 from plano.routing.affinity import validate_affinity_id
 from plano.routing.call import ChatCall, Dialect
@@ -47,6 +47,7 @@ def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
     """Parse the current request as a call in `dialect`; InvalidRequest on anything malformed."""
     plano = current_app.extensions["plano"]
     raw = request.get_data(cache=False)
+    _refuse_truncated_body(raw, plano.settings.observability.max_body_bytes)
     try:
         # Strict UTF-8 first: json.loads(bytes) would let UTF-8-encoded surrogates through.
         body = json.loads(raw.decode("utf-8"))
@@ -69,6 +70,18 @@ def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
     headers = {name.lower(): value for name, value in request.headers.items()}
     context = RequestContext(g.request_id, endpoint, headers, g.started)
     return IncomingCall(call, body, context)
+
+
+def _refuse_truncated_body(raw: bytes, max_body_bytes: int) -> None:
+    """413 for a chunked body past the limit: Werkzeug cuts it at the limit without a word.
+
+    A body with Content-Length over the limit is refused by Werkzeug before it is read; one
+    sent with `Transfer-Encoding: chunked` is read up to the limit only, so look for one more
+    byte on the server's (length-terminated) input stream.
+    """
+    if request.content_length is None and len(raw) >= max_body_bytes:
+        if request.environ["wsgi.input"].read(1):
+            raise PayloadTooLarge("The request body is too large")
 
 
 def _has_lone_surrogate(body: dict[str, object]) -> bool:
