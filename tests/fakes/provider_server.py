@@ -62,7 +62,8 @@ default::
 
 Requests are recorded (`RecordedRequest`: method, path, lower-cased headers, raw body, parsed
 `json`, `model`, `connection_id`) in a thread-safe list; `requests`, `requests_for(model)`,
-`wait_for_requests(n)`, `clear()`; `connection_count` tells whether a client pooled connections.
+`wait_for_requests(n)`, `clear()`; `connection_count` tells whether a client pooled connections;
+`is_connection_closed(id)` / `wait_for_connection_close(id)` tell whether a client hung up.
 With `validate=True` (default) a request a real provider would reject (not a JSON
 object, no `model`, no `messages` list, Anthropic without integer `max_tokens`) gets a 400.
 
@@ -678,6 +679,8 @@ class FakeProvider:
         self._requests: list[RecordedRequest] = []
         self._request_count = 0
         self._connections: set[socket.socket] = set()
+        self._connection_ids: dict[socket.socket, int] = {}
+        self._closed_connection_ids: set[int] = set()
         self._connection_count = 0
         self._closing = threading.Event()
         self._server: _Server | None = None
@@ -801,13 +804,31 @@ class FakeProvider:
         with self._lock:
             return self._connection_count
 
+    def is_connection_closed(self, connection_id: int) -> bool:
+        """True once the connection `connection_id` (see RecordedRequest) has ended."""
+        with self._lock:
+            return connection_id in self._closed_connection_ids
+
+    def wait_for_connection_close(self, connection_id: int, timeout_s: float = 5.0) -> None:
+        """Wait until connection `connection_id` has ended; AssertionError on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.is_connection_closed(connection_id):
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"connection {connection_id} still open after {timeout_s}s")
+
     def _track(self, conn: socket.socket, *, add: bool) -> int:
         with self._lock:
             if add:
                 self._connections.add(conn)
                 self._connection_count += 1
+                self._connection_ids[conn] = self._connection_count
                 return self._connection_count
             self._connections.discard(conn)
+            closed = self._connection_ids.pop(conn, None)
+            if closed is not None:
+                self._closed_connection_ids.add(closed)
             return 0
 
     def _behaviors_snapshot(self) -> dict[str, Behavior]:
