@@ -78,7 +78,7 @@ worker_connections = 1000
 # timeout bounds one upstream call.
 timeout = int(_settings.listener.timeout_s) + 30
 graceful_timeout = _env_int("PLANO_GRACEFUL_TIMEOUT", 30)
-# Longer than nginx's upstream keepalive_timeout (60 s, conf/nginx.conf), so nginx closes idle
+# Longer than nginx's upstream keepalive_timeout (1 s, conf/nginx.conf), so nginx closes idle
 # connections first and never sends a request on a connection gunicorn is closing.
 keepalive = 75
 # Off: the app must be created in each worker *after* gevent has monkey-patched it. Preloading
