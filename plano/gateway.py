@@ -143,6 +143,9 @@ class Gateway:
     def __init__(self, parts: GatewayParts) -> None:
         self._p = parts
         self._settings = parts.settings
+        # Whether the last session-cache call failed: an outage is logged when it starts and
+        # when it ends, not once per request (the error counter has every occurrence).
+        self._sessions_down = False
 
     # ----------------------------------------------------------------- deciding
 
@@ -210,11 +213,29 @@ class Gateway:
         try:
             binding = self._p.sessions.get(key)
         except SessionStoreError as exc:
-            self._p.metrics.observe_session(backend, "error")
-            logger.warning("session cache %s unavailable, affinity skipped: %s", backend, exc)
+            self._session_failed(exc)
             return None
+        self._session_answered()
         self._p.metrics.observe_session(backend, "hit" if binding else "miss")
         return binding
+
+    def _session_failed(self, exc: SessionStoreError) -> None:
+        backend = self._p.sessions.backend
+        self._p.metrics.observe_session(backend, "error")
+        if not self._sessions_down:
+            self._sessions_down = True
+            logger.warning(
+                "session cache %s unavailable, serving without affinity until it answers: %s",
+                backend,
+                exc,
+            )
+
+    def _session_answered(self) -> None:
+        if self._sessions_down:
+            self._sessions_down = False
+            logger.warning(
+                "session cache %s answers again: affinity resumed", self._p.sessions.backend
+            )
 
     def _bind(
         self,
@@ -234,11 +255,9 @@ class Gateway:
             else:
                 winner = store.put_if_absent(key, wanted, ttl)
         except SessionStoreError as exc:
-            self._p.metrics.observe_session(store.backend, "error")
-            logger.warning(
-                "session cache %s unavailable, binding not stored: %s", store.backend, exc
-            )
+            self._session_failed(exc)
             return decision
+        self._session_answered()
         self._p.metrics.observe_session(store.backend, "store")
         if winner == wanted:
             return decision

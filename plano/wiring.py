@@ -1,7 +1,8 @@
 """Building a worker's parts from the settings: provider pools, stores, routers, metrics.
 
 Runs inside create_app, i.e. in the worker after gevent has patched it. Starts the background
-metrics refresh; opens no connection (Redis and providers connect lazily).
+metrics refresh; opens no provider connection, and only pings the session cache once to log
+whether it answers (Redis down at start-up is logged, never fatal).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from plano.router_client import RouterClient, RouterFailure
 from plano.routing.call import Turn
 from plano.routing.catalog import ModelCatalog
 from plano.routing.router_prompt import default_budget
-from plano.sessions.factory import build_session_store
+from plano.sessions.factory import build_session_store, check_at_start
 from plano.sessions.store import SessionStore
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def build_parts(settings: Settings, *, embedded_model_dir: Path | None = None) -
     clients = {p.name: ProviderClient(p, make_pool(), timeout_s) for p in settings.providers}
     metrics = Metrics()
     sessions = build_session_store(settings.routing)
+    check_at_start(sessions)
     refresher = MetricsRefresher.from_settings(settings, metrics)
     router, fallback = _routers(settings, embedded_model_dir)
     gateway = Gateway(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from plano.config.model import RoutingSettings, SessionCacheType
 from plano.errors import ConfigError
 from plano.sessions.memory import MemorySessionStore
 from plano.sessions.redis_store import RedisSessionStore
 from plano.sessions.store import SessionStore
+
+logger = logging.getLogger(__name__)
 
 
 def build_session_store(settings: RoutingSettings) -> SessionStore:
@@ -27,3 +31,19 @@ def memory_backend_warning(workers: int) -> str | None:
         f"the memory session cache is per worker process: with {workers} workers affinity holds "
         "only within one worker; use routing.session_cache.type: redis"
     )
+
+
+def check_at_start(store: SessionStore) -> bool:
+    """Ping the store once at worker start and log the outcome; never raises (SPEC §6).
+
+    An unreachable Redis does not stop plano: requests are served without affinity until it
+    answers, and /readyz names the session cache as degraded meanwhile.
+    """
+    if store.ping():
+        logger.info("session cache %s reachable", store.backend)
+        return True
+    logger.warning(
+        "session cache %s unreachable at start-up: serving without affinity until it answers",
+        store.backend,
+    )
+    return False

@@ -1,13 +1,15 @@
-"""build_session_store and the memory-backend start-up warning."""
+"""build_session_store, the start-up check and the memory-backend start-up warning."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
 from plano.config.model import RoutingSettings, SessionCache, SessionCacheType
 from plano.errors import ConfigError
 from plano.routing.affinity import SessionBinding
-from plano.sessions.factory import build_session_store, memory_backend_warning
+from plano.sessions.factory import build_session_store, check_at_start, memory_backend_warning
 from plano.sessions.memory import MemorySessionStore
 from plano.sessions.redis_store import RedisSessionStore
 from tests.services.redis_server import RedisServer, free_port
@@ -57,3 +59,27 @@ def test_warning_for_several_workers() -> None:
         "the memory session cache is per worker process: with 4 workers affinity holds only "
         "within one worker; use routing.session_cache.type: redis"
     )
+
+
+def test_start_up_check_logs_an_unreachable_redis(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    store = build_session_store(
+        RoutingSettings(session_cache=SessionCache(SessionCacheType.REDIS, url))
+    )
+    with caplog.at_level(logging.INFO, logger="plano.sessions.factory"):
+        assert check_at_start(store) is False  # never raises: plano starts anyway
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "redis unreachable at start-up" in caplog.text
+    store.close()
+
+
+def test_start_up_check_of_a_reachable_store(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = RoutingSettings(session_cache=SessionCache(SessionCacheType.REDIS, redis_server.url))
+    store = build_session_store(settings)
+    with caplog.at_level(logging.INFO, logger="plano.sessions.factory"):
+        assert check_at_start(store) is True
+        assert check_at_start(MemorySessionStore(1)) is True
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.INFO]
+    store.close()
