@@ -450,11 +450,6 @@ def test_memory_backend_warns_at_start_with_several_workers(
         assert "with 2 workers" in several.log_text()
     finally:
         several.stop()
-    single = start_plano(tmp_path / "w1", text, workers=1, extra_args=conf)
-    try:
-        assert warning not in single.log_text()
-    finally:
-        single.stop()
 
 
 # ------------------------------------------------------------------------------ Redis backend

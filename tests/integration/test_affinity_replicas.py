@@ -183,15 +183,26 @@ def test_redis_outage_fails_open_then_affinity_resumes(cluster: Cluster) -> None
         metric_total(r.url, "plano_session_cache_events_total", {"outcome": "error"})
         for r in cluster.replicas
     )
-    cluster.redis.stop()
+    warm = [f"race-{i:03d}" for i in range(30)]  # pinned by the previous test
+    cold = [f"outage-{i:02d}" for i in range(30)]
+    sessions = [s for pair in zip(warm, cold, strict=True) for s in pair]
+    stop_at = 16  # Redis dies while the requests before it are still in flight
+
+    def step(index: int) -> tuple[int, str]:
+        if index == stop_at:
+            cluster.redis.stop()
+        return ask(client, sessions[index])
+
     try:
         with sdk(cluster) as client:
-            warm = [f"race-{i:03d}" for i in range(20)]
-            cold = [f"outage-{i:02d}" for i in range(20)]
             with ThreadPoolExecutor(max_workers=16) as pool:
-                outcomes = list(pool.map(lambda s: ask(client, s), warm + cold))
-            assert [status for status, _ in outcomes] == [200] * 40
+                outcomes = list(pool.map(step, range(len(sessions))))
+            assert not cluster.redis.is_running
+            assert [status for status, _ in outcomes] == [200] * len(sessions)
             assert all(model in (MODEL_A, MODEL_C) for _, model in outcomes)
+            with ThreadPoolExecutor(max_workers=16) as pool:  # all of these with Redis down
+                outcomes = list(pool.map(lambda s: ask(client, s), warm + cold))
+            assert [status for status, _ in outcomes] == [200] * len(sessions)
             for replica in cluster.replicas:
                 errors = metric_total(
                     replica.url, "plano_session_cache_events_total", {"outcome": "error"}
@@ -200,7 +211,9 @@ def test_redis_outage_fails_open_then_affinity_resumes(cluster: Cluster) -> None
                 status, report = readiness(replica.url)
                 assert status == 200, report
                 assert report["degraded"] == ["session_cache"]
-                assert report["checks"] == {"config": "loaded", "session_cache": "redis degraded"}
+                checks = report["checks"]
+                assert isinstance(checks, dict)
+                assert checks["session_cache"] == "redis degraded"
             assert (
                 sum(
                     metric_total(r.url, "plano_session_cache_events_total", {"outcome": "error"})
