@@ -344,9 +344,11 @@ def test_all_candidates_unreachable_or_failing_in_anthropic_dialect(fresh: Stack
 # ------------------------------------------------------------ failure mid-stream
 
 
-def _stream_raw(stack: Stack, path: str, request_id: str) -> tuple[requests.Response, str]:
+def _stream_raw(
+    stack: Stack, path: str, request_id: str, route: str = "status_route"
+) -> tuple[requests.Response, str]:
     body: dict[str, object] = {
-        "messages": [{"role": "user", "content": "ROUTE:status_route stream"}],
+        "messages": [{"role": "user", "content": f"ROUTE:{route} stream"}],
         "stream": True,
     }
     if path == "/v1/messages":
@@ -360,16 +362,21 @@ def _stream_raw(stack: Stack, path: str, request_id: str) -> tuple[requests.Resp
     return reply, reply.text
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 @pytest.mark.parametrize("cut", ["drop", "stall"])
-def test_openai_stream_cut_mid_way_ends_with_an_error_event(fresh: Stack, cut: str) -> None:
+def test_openai_stream_cut_mid_way_ends_with_an_error_event(
+    fresh: Stack, cut: str, provider: str
+) -> None:
     behavior = (
         Behavior(text="abcdef", chunks=3, stream_drop_after=1)
         if cut == "drop"
         else Behavior(text="abcdef", chunks=3, stream_stall_after=1, stall_s=5)
     )
-    fresh.primary.set_default(behavior)
+    fake = fresh.primary if provider == "openai" else fresh.anthropic_fake
+    route = "status_route" if provider == "openai" else "anthropic_first_route"
+    fake.set_default(behavior)
     request_id = new_id()
-    reply, text = _stream_raw(fresh, "/v1/chat/completions", request_id)
+    reply, text = _stream_raw(fresh, "/v1/chat/completions", request_id, route)
     assert reply.status_code == 200
     assert reply.headers["x-plano-attempts"] == "1"
     events = [e for e in text.split("\n\n") if e.strip()]
@@ -386,16 +393,21 @@ def test_openai_stream_cut_mid_way_ends_with_an_error_event(fresh: Stack, cut: s
     assert record["attempts"] == 1
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 @pytest.mark.parametrize("cut", ["drop", "stall"])
-def test_anthropic_stream_cut_mid_way_ends_with_an_error_event(fresh: Stack, cut: str) -> None:
+def test_anthropic_stream_cut_mid_way_ends_with_an_error_event(
+    fresh: Stack, cut: str, provider: str
+) -> None:
     behavior = (
         Behavior(text="abcdef", chunks=3, stream_drop_after=1)
         if cut == "drop"
         else Behavior(text="abcdef", chunks=3, stream_stall_after=1, stall_s=5)
     )
-    fresh.primary.set_default(behavior)
+    fake = fresh.primary if provider == "openai" else fresh.anthropic_fake
+    route = "status_route" if provider == "openai" else "anthropic_first_route"
+    fake.set_default(behavior)
     request_id = new_id()
-    reply, text = _stream_raw(fresh, "/v1/messages", request_id)
+    reply, text = _stream_raw(fresh, "/v1/messages", request_id, route)
     assert reply.status_code == 200
     events = [e for e in text.split("\n\n") if e.strip()]
     kinds = [e.split("\n")[0] for e in events]

@@ -36,6 +36,8 @@ model_providers:
     base_url: {openai_url}
     access_key: {openai_key}
     default: true
+    headers:
+      x-org-id: org-hygiene
   - model: anthropic/claude-sonnet-4-6
     base_url: {anthropic_url}
     access_key: {anthropic_key}
@@ -232,6 +234,19 @@ def test_passthrough_auth_forwards_the_client_key(stack: Stack) -> None:
     # Each provider gets the client's key in its own auth header.
     assert stack.received(stack.anthropic_fake, cross_id).headers["x-api-key"] == CLIENT_KEY
     assert stack.received(stack.anthropic_fake, anthropic_id).headers["x-api-key"] == CLIENT_KEY
+
+
+def test_provider_headers_from_the_config_are_sent(stack: Stack) -> None:
+    request_id = new_id()
+    reply = stack.http.post(
+        f"{stack.plano.url}/v1/chat/completions",
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"x-request-id": request_id, "x-org-id": "client-choice"},
+        timeout=20,
+    )
+    assert reply.status_code == 200
+    headers = stack.received(stack.openai_fake, request_id).headers
+    assert headers["x-org-id"] == "org-hygiene"
 
 
 # --------------------------------------------------------- what is not forwarded

@@ -415,6 +415,22 @@ def test_unknown_model_is_404_in_anthropic_dialect(stack: Stack) -> None:
     assert caught.value.response.headers["x-request-id"]
 
 
+def test_unknown_model_gets_a_request_log_line(stack: Stack) -> None:
+    request_id = new_id()
+    reply = stack.http.post(
+        f"{stack.plano.url}/v1/chat/completions",
+        json={"model": "nope/unknown", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"x-request-id": request_id},
+        timeout=20,
+    )
+    assert reply.status_code == 404
+    record = stack.log_record(request_id)
+    assert record["status"] == 404
+    assert record["requested_model"] == "nope/unknown"
+    assert record["attempts"] == 0
+    assert record["model"] is None
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
