@@ -19,7 +19,6 @@ from plano.gateway import Gateway, GatewayParts, RouteClassifier, RouterFailed
 from plano.metrics_sources.refresher import MetricsRefresher
 from plano.observability.metrics import Metrics
 from plano.observability.request_log import RequestLog
-from plano.providers.transport import make_pool
 from plano.providers.upstream import ProviderClient
 from plano.router_client import RouterClient, RouterFailure
 from plano.routing.call import Turn
@@ -106,7 +105,7 @@ def build_parts(settings: Settings, *, embedded_model_dir: Path | None = None) -
     """Every per-worker object the app needs."""
     catalog = ModelCatalog(settings.providers, settings.model_aliases)
     timeout_s = settings.listener.timeout_s
-    clients = {p.name: ProviderClient(p, make_pool(), timeout_s) for p in settings.providers}
+    clients = {p.name: ProviderClient(p, timeout_s) for p in settings.providers}
     metrics = Metrics()
     sessions = build_session_store(settings.routing)
     check_at_start(sessions)

@@ -11,7 +11,7 @@ import urllib3
 
 from plano.config.model import ModelProvider
 from plano.config.providers import Auth, ProviderKind, api_root, kind_of
-from plano.providers.transport import UpstreamReply, send
+from plano.providers.transport import DEFAULT_SIZING, PoolSizing, UpstreamReply, make_pool, send
 from plano.routing.call import Dialect
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -26,14 +26,16 @@ class ProviderClient:
     """Sends calls to one provider entry through its own connection pool."""
 
     def __init__(
-        self, provider: ModelProvider, pool: urllib3.PoolManager, call_timeout_s: float
+        self, provider: ModelProvider, call_timeout_s: float, sizing: PoolSizing = DEFAULT_SIZING
     ) -> None:
         self.provider = provider
         self._kind: ProviderKind = kind_of(provider.provider, provider.interface)
         self.dialect = Dialect.ANTHROPIC if self._kind.dialect == "anthropic" else Dialect.OPENAI
-        self._pool = pool
         self._timeout_s = call_timeout_s
         self._root = api_root(provider.base_url, self._kind)
+        root = urllib3.util.parse_url(self._root)
+        self._origin_len = len(f"{root.scheme}://{root.netloc}")
+        self._pool = make_pool(self._root[: self._origin_len], sizing)
         self._static_headers = self._make_static_headers()
 
     def url_for(self, upstream_id: str) -> str:
@@ -71,7 +73,11 @@ class ProviderClient:
             headers.update(self._auth_headers(self.provider.access_key))
         headers.update(self.provider.headers)
         return send(
-            self._pool, self.url_for(upstream_id), body, headers, read_timeout_s=self._timeout_s
+            self._pool,
+            self.url_for(upstream_id)[self._origin_len :],
+            body,
+            headers,
+            read_timeout_s=self._timeout_s,
         )
 
     def _make_static_headers(self) -> dict[str, str]:
