@@ -60,6 +60,15 @@ class SseDecoder:
 
 
 def _parse_block(block: bytes) -> SseEvent | None:
+    if block.startswith(b"data: ") and b"\n" not in block:  # the usual one-line event
+        return SseEvent(None, block[6:].decode("utf-8", errors="replace"))
+    if block.startswith(b"event: "):  # the usual `event:` + one `data:` line (Anthropic)
+        head, _, rest = block.partition(b"\n")
+        if rest.startswith(b"data: ") and b"\n" not in rest:
+            return SseEvent(
+                head[7:].decode("utf-8", errors="replace"),
+                rest[6:].decode("utf-8", errors="replace"),
+            )
     name: str | None = None
     data: list[str] = []
     for raw in block.split(b"\n"):

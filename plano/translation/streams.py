@@ -29,6 +29,8 @@ from plano.translation.sse import SseEvent, encode_event
 
 DONE = b"data: [DONE]\n\n"
 _FINISHED = re.compile(r'"finish_reason"\s*:\s*"')
+# An error object, or a usage object (`"usage": null` rides on every chunk of some providers).
+_ERROR_OR_USAGE = re.compile(r'"error"\s*:|"usage"\s*:\s*\{')
 OVERLOADED_STATUS = 529
 
 
@@ -105,7 +107,7 @@ class OpenAIPassthrough:
         if not (data.startswith("{") and data.endswith("}")) and event.json_or_none() is None:
             # A cut or garbled event would break the client's parser: end the stream instead.
             raise UpstreamError("the provider sent a stream event that is not JSON")
-        if '"error"' in data or '"usage"' in data:
+        if _ERROR_OR_USAGE.search(data):
             payload = event.json_or_none()
             if isinstance(payload, dict):
                 if "error" in payload and not payload.get("choices"):
