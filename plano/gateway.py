@@ -269,11 +269,7 @@ class Gateway:
 
     def proxy(self, call: ChatCall, body: dict[str, object], context: RequestContext) -> Reply:
         """Decide, then forward to the candidates in order until one answers (SPEC §4)."""
-        try:
-            outcome = self.decide(call, context, decision_only=False)
-        except PlanoError as exc:
-            self._log_refused(call, context, exc)
-            raise
+        outcome = self.decide(call, context, decision_only=False)
         attempt = _Attempt(outcome, context, call, include_usage=_wants_stream_usage(body))
         last_error: UpstreamError | None = None
         for canonical in outcome.decision.candidates:
@@ -511,13 +507,22 @@ class Gateway:
             error=attempt.error,
         )
 
-    def _log_refused(self, call: ChatCall, context: RequestContext, error: PlanoError) -> None:
-        """A call refused before any provider was tried (e.g. unknown model) still gets its line."""
+    def log_refused(
+        self,
+        dialect: Dialect,
+        call: ChatCall | None,
+        context: RequestContext,
+        error: PlanoError,
+    ) -> None:
+        """The line of a call refused before any provider was tried (bad body, unknown model…).
+
+        `call` is None when the body could not even be read as a call.
+        """
         self._p.request_log.write(
             request_id=context.request_id,
-            dialect=call.dialect.value,
+            dialect=dialect.value,
             endpoint=context.endpoint,
-            requested_model=call.model,
+            requested_model=call.model if call else None,
             alias_target=None,
             route=None,
             model=None,
@@ -528,9 +533,9 @@ class Gateway:
             prompt_tokens=None,
             completion_tokens=None,
             cached_tokens=None,
-            session_id=call.affinity_id,
+            session_id=call.affinity_id if call else None,
             pinned=False,
-            stream=call.stream,
+            stream=call.stream if call else False,
             error=error.code,
         )
 

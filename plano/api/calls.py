@@ -67,6 +67,7 @@ def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
     tenant_header = plano.settings.routing.session_cache.tenant_header
     tenant = request.headers.get(tenant_header) if tenant_header else None
     call = replace(call, routes=routes, affinity_id=affinity_id, tenant=tenant or None)
+    g.call = call  # for the request-log line of a call refused later (plano.api.errors)
     headers = {name.lower(): value for name, value in request.headers.items()}
     context = RequestContext(g.request_id, endpoint, headers, g.started)
     return IncomingCall(call, body, context)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from plano.errors import MethodNotAllowed, NotFound, PayloadTooLarge, PlanoError
+from plano.gateway import RequestContext
 from plano.routing.call import Dialect
 from plano.translation.errors import error_body
 
@@ -19,9 +20,27 @@ def dialect_of_path(path: str) -> Dialect:
     return Dialect.ANTHROPIC if path.endswith("/messages") else Dialect.OPENAI
 
 
+# The endpoints that take a call, and their request-log `endpoint` names.
+CALL_ENDPOINTS = {
+    "proxy.chat_completions": "chat_completions",
+    "proxy.messages": "messages",
+    "routing.decide_chat_completions": "routing",
+    "routing.decide_messages": "routing",
+}
+
+
 def render_error(error: PlanoError) -> Response:
-    """`error` as a JSON response in the dialect of the current path."""
+    """`error` as a JSON response in the dialect of the current path.
+
+    A call refused before any provider answered (bad body, unknown model, body too large, an
+    internal error) gets its request-log line here: the gateway logs only the calls it forwards.
+    """
     dialect = dialect_of_path(request.path)
+    endpoint = CALL_ENDPOINTS.get(request.endpoint or "")
+    if endpoint is not None and "started" in g:
+        context = RequestContext(g.request_id, endpoint, {}, g.started)
+        gateway = current_app.extensions["plano"].gateway
+        gateway.log_refused(dialect, g.get("call"), context, error)
     type_ = error.openai_type if dialect is Dialect.OPENAI else error.anthropic_type
     body = error_body(
         dialect, error.status, error.message, code=error.code, type_=type_, param=error.param

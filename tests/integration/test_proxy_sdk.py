@@ -432,6 +432,41 @@ def test_unknown_model_gets_a_request_log_line(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "body", "dialect", "endpoint"),
+    [
+        ("/v1/chat/completions", b"{not json", "openai", "chat_completions"),
+        ("/v1/messages", b'{"messages": "hi"}', "anthropic", "messages"),
+        ("/routing/v1/chat/completions", b"[]", "openai", "routing"),
+        (
+            "/v1/chat/completions",
+            b'{"messages": []}' + b" " * (11 << 20),
+            "openai",
+            "chat_completions",
+        ),
+    ],
+    ids=["not-json", "bad-messages", "decision-api-not-an-object", "too-large"],
+)
+def test_a_call_refused_before_routing_gets_a_request_log_line(
+    stack: Stack, path: str, body: bytes, dialect: str, endpoint: str
+) -> None:
+    request_id = new_id()
+    reply = stack.http.post(
+        stack.plano.url + path,
+        data=body,
+        headers={"x-request-id": request_id, "content-type": "application/json"},
+        timeout=20,
+    )
+    assert reply.status_code in (400, 413)
+    record = stack.log_record(request_id)
+    assert record["status"] == reply.status_code
+    assert record["dialect"] == dialect
+    assert record["endpoint"] == endpoint
+    assert record["attempts"] == 0
+    assert record["model"] is None
+    assert record["error"] in ("invalid_request", "request_too_large")
+
+
+@pytest.mark.parametrize(
     ("path", "body"),
     [
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
