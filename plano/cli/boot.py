@@ -7,13 +7,15 @@ import os
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from plano.config.loader import load_settings
 from plano.errors import ConfigError
 from plano.observability.logging import configure_logging
 from plano.observability.multiproc import ensure_multiproc_dir
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 logger = logging.getLogger(__name__)
 
