@@ -98,7 +98,10 @@ def on_starting(server: Any) -> None:
     """Master start: a fresh prometheus multiprocess dir, and the memory session cache warning."""
     from plano.config.model import SessionCacheType
     from plano.observability.multiproc import prepare_master_dir
-    from plano.sessions.factory import memory_backend_warning
+
+    # Not plano.sessions.factory: it imports redis, hence ssl, in the master before gevent
+    # patches the workers (gevent then warns that ssl was imported first).
+    from plano.sessions.memory import memory_backend_warning
 
     # Wipes stale *.db files and exports PROMETHEUS_MULTIPROC_DIR before any worker is forked.
     path = prepare_master_dir(os.environ, os.getpid())

@@ -23,16 +23,6 @@ def build_session_store(settings: RoutingSettings) -> SessionStore:
     return MemorySessionStore(settings.session_max_entries)
 
 
-def memory_backend_warning(workers: int) -> str | None:
-    """The start-up warning for the memory backend under several workers, or None for one."""
-    if workers <= 1:
-        return None
-    return (
-        f"the memory session cache is per worker process: with {workers} workers affinity holds "
-        "only within one worker; use routing.session_cache.type: redis"
-    )
-
-
 def check_at_start(store: SessionStore) -> bool:
     """Ping the store once at worker start and log the outcome; never raises (SPEC §6).
 

@@ -1,7 +1,7 @@
 """MemorySessionStore: a per-process LRU with absolute TTL (the default backend).
 
 Under several gunicorn workers each worker has its own: affinity then holds within one worker
-only (see plano.sessions.factory.memory_backend_warning).
+only (see memory_backend_warning).
 """
 
 from __future__ import annotations
@@ -93,3 +93,13 @@ class MemorySessionStore:
 def _check_ttl(ttl_s: int) -> None:
     if ttl_s < 1:
         raise ValueError(f"ttl_s must be at least 1 second, got {ttl_s}")
+
+
+def memory_backend_warning(workers: int) -> str | None:
+    """The start-up warning for the memory backend under several workers, or None for one."""
+    if workers <= 1:
+        return None
+    return (
+        f"the memory session cache is per worker process: with {workers} workers affinity holds "
+        "only within one worker; use routing.session_cache.type: redis"
+    )

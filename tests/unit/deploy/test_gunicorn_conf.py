@@ -231,6 +231,8 @@ def test_gunicorn_binds_the_config_listener_with_the_shipped_conf(
             )
         assert reply.choices[0].message.content == "Hello from the fake provider."
         assert upstream.requests[-1].headers["authorization"] == "Bearer sk-test"
+        # The master's hooks must not import ssl (redis does) before gevent patches a worker.
+        assert "MonkeyPatchWarning" not in server.log_text()
 
 
 def test_plano_workers_sets_the_worker_count(upstream: FakeProvider, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 from plano.config.model import RoutingSettings, SessionCache, SessionCacheType
 from plano.errors import ConfigError
 from plano.routing.affinity import SessionBinding
-from plano.sessions.factory import build_session_store, check_at_start, memory_backend_warning
-from plano.sessions.memory import MemorySessionStore
+from plano.sessions.factory import build_session_store, check_at_start
+from plano.sessions.memory import MemorySessionStore, memory_backend_warning
 from plano.sessions.redis_store import RedisSessionStore
 from tests.services.redis_server import RedisServer, free_port
 
