@@ -6,11 +6,14 @@ How a decision is made (numbers behind each step: tests/benchmarks/EMBEDDED_ROUT
    of a route ("my parcel is late"), which a clause view matches better than the whole text.
 2. Contrast. Each view vector has part of the route set's mean view removed, so what the routes
    share ("questions about the product") weighs less than what tells them apart.
-3. Calibration. Each view's cosine is turned into a z-score against generic prompts
-   (background.py): broad views that are close to everything stop winning every query.
-   A route's score is its best view's z plus the mean z of its views.
-4. Conversation. Only user turns count. When the latest turn is short ("now in Java"), the
-   previous user turn is scored too and the two score vectors are averaged.
+3. Calibration. Each view's cosine is turned into a z-score against generic prompts, English
+   and a few in German, French and Spanish (background.py): broad views that are close to
+   everything, or to any foreign text, stop winning every query. A route's score is its best
+   view's z plus twice the mean z of its views.
+4. Conversation. Only user turns count. A latest turn of several sentences is scored whole and
+   sentence by sentence; its scores are the mean of the whole turn's and each route's best
+   sentence's, so one clear request inside a long message counts. When the latest turn is short
+   ("now in Java"), the previous user turn is scored too and the two score vectors are averaged.
 5. No route. The best route must reach a z threshold, and its cosine must beat the query's
    cosine to the closest generic or small-talk prompts by a margin, which turns small talk
    and off-topic requests away.
@@ -27,12 +30,17 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from plano.embedded_router.background import BACKGROUND_PROMPTS, SMALL_TALK_PROMPTS
+from plano.embedded_router.background import (
+    BACKGROUND_PROMPTS,
+    FOREIGN_PROMPTS,
+    SMALL_TALK_PROMPTS,
+)
 from plano.embedded_router.encoder import Matrix, SentenceEncoder
 from plano.embedded_router.model_files import DEFAULT_MODEL_DIR
 
 USER_ROLE = "user"
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_QUERY_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:()]|\band\b|\bor\b|\.\s|\.$)\s*")
 _NAME_SEPARATORS = re.compile(r"[_\-./]+")
 
@@ -58,10 +66,12 @@ class RouterParams:
     min_z: float = 2.0  # the best route's calibrated score must reach this
     min_margin: float = -0.08  # best route cosine minus mean cosine to the closest anchors
     margin_top_k: int = 3  # how many closest generic/small-talk anchors the margin uses
-    view_mean_weight: float = 1.0  # route score = best view z + this * mean view z
-    contrast: float = 0.5  # share of the route set's mean view removed from each view vector
+    view_mean_weight: float = 2.0  # route score = best view z + this * mean view z
+    contrast: float = 0.6  # share of the route set's mean view removed from each view vector
     short_turn_tokens: int = 10  # a latest user turn this short is read with the previous one
     previous_weight: float = 0.5  # weight of the previous user turn's scores after a short turn
+    sentence_weight: float = 0.5  # share of the best sentence's scores in a multi-sentence turn
+    max_sentences: int = 6  # a latest turn with more sentences is scored whole only (latency)
     max_query_tokens: int = 64  # longer turns keep their head and tail (bounds latency)
 
 
@@ -129,9 +139,11 @@ class EmbeddedRouter:
         # lru_cache's C implementation is safe to call from several threadpool threads.
         self._embed_text = lru_cache(maxsize=cache_size)(self._embed_uncached)
         self._index_for = lru_cache(maxsize=64)(self._build_index)
-        self._background = np.stack([self._embed_text(t) for t in BACKGROUND_PROMPTS])
+        background = np.stack([self._embed_text(t) for t in BACKGROUND_PROMPTS])
         small_talk = np.stack([self._embed_text(t) for t in SMALL_TALK_PROMPTS])
-        self._no_route_anchors = np.concatenate([self._background, small_talk])
+        foreign = np.stack([self._embed_text(t) for t in FOREIGN_PROMPTS])
+        self._calibration = np.concatenate([background, foreign])
+        self._no_route_anchors = np.concatenate([background, small_talk])
         self._index = self._index_for(tuple(routes))
 
     @classmethod
@@ -185,8 +197,12 @@ class EmbeddedRouter:
         texts = [latest]
         if len(turns) > 1 and self.encoder.token_count(latest) <= params.short_turn_tokens:
             texts.append(turns[-2])
-        # One forward pass for both turns: the layer weights are streamed from memory once.
-        queries = self.encoder.encode(texts, max_tokens=params.max_query_tokens)
+        sentences = [s for s in _QUERY_SENTENCE_END.split(latest) if s]
+        if not 1 < len(sentences) <= params.max_sentences:
+            sentences = []
+        # One forward pass for all texts: the layer weights are streamed from memory once.
+        vectors = self.encoder.encode(texts + sentences, max_tokens=params.max_query_tokens)
+        queries = vectors[: len(texts)]
         weights = (
             [1.0] if len(texts) == 1 else [1.0 - params.previous_weight, params.previous_weight]
         )
@@ -194,8 +210,16 @@ class EmbeddedRouter:
         raw = np.zeros(len(index.names), dtype=np.float32)
         background = 0.0
         top_k = max(1, min(params.margin_top_k, len(self._no_route_anchors)))
-        for weight, query in zip(weights, queries, strict=True):
+        for position, (weight, query) in enumerate(zip(weights, queries, strict=True)):
             route_z, route_raw = index.scores(query, params.view_mean_weight)
+            if position == 0 and sentences:
+                best_sentence = np.max(
+                    [index.scores(v, params.view_mean_weight)[0] for v in vectors[len(texts) :]],
+                    axis=0,
+                )
+                route_z = (
+                    1.0 - params.sentence_weight
+                ) * route_z + params.sentence_weight * best_sentence
             calibrated += weight * route_z
             raw += weight * route_raw
             closest = np.partition(self._no_route_anchors @ query, -top_k)[-top_k:]
@@ -230,7 +254,7 @@ class EmbeddedRouter:
         vectors = np.stack([self._embed_text(t) for t in texts]).astype(np.float32)
         vectors -= self.params.contrast * vectors.mean(axis=0)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        against_background = self._background @ vectors.T
+        against_background = self._calibration @ vectors.T
         owner_array = np.asarray(owners, dtype=np.intp)
         return RouteIndex(
             names=names,

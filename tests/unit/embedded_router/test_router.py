@@ -162,3 +162,19 @@ def test_small_talk_gets_no_route_even_with_two_routes(
     router = EmbeddedRouter(encoder, routes)
     assert router.choose([("user", message)]) is None
     assert router.choose([("user", "book me a hotel in Rome for two nights")]) == "travel"
+
+
+def test_a_clear_sentence_inside_a_long_turn_lifts_its_route(
+    encoder: SentenceEncoder, router: EmbeddedRouter
+) -> None:
+    conversation = [
+        (
+            "user",
+            "We moved house last month and everything is still in boxes. My back hurts from "
+            "carrying them. Write a python script that renames my photo files by date.",
+        )
+    ]
+    assert router.choose(conversation) == "code_generation"
+    whole_only = EmbeddedRouter(encoder, ROUTES, RouterParams(max_sentences=0))
+    with_sentences = router.scores(ROUTES, conversation)["code_generation"]
+    assert with_sentences > whole_only.scores(ROUTES, conversation)["code_generation"]
