@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Generic, ParamSpec, Protocol, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -49,6 +49,7 @@ ROUTER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.
 
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", Counter, Histogram)
 
 
 class TokenUsage(Protocol):
@@ -92,6 +93,21 @@ class _LabelCap:
                 return OTHER
             self._seen.add(value)
         return value
+
+
+class _Children(Generic[M]):
+    """A labelled metric's children by label values, kept: `.labels()` takes a lock and checks
+    its arguments on every call. Bounded like the label values themselves (see _LabelCap)."""
+
+    def __init__(self, metric: M) -> None:
+        self._labels: Callable[..., M] = metric.labels
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._labels(*values)
+        return child
 
 
 def _never_raises(method: Callable[P, None]) -> Callable[P, None]:
@@ -165,6 +181,11 @@ class Metrics:
             "Seconds since the metrics source (cost, latency) last answered.",
             ["source"], multiprocess_mode="mostrecent", registry=r,
         )  # fmt: skip
+        self._http = _Children(self.http_requests)
+        self._upstream = _Children(self.llm_upstream)
+        self._latency = _Children(self.llm_latency)
+        self._ttft = _Children(self.llm_ttft)
+        self._tokens = _Children(self.llm_tokens)
         self._models = _LabelCap(MAX_MODEL_LABELS)
         self._routes = _LabelCap(MAX_ROUTE_LABELS)
         self._sources = _LabelCap(MAX_SOURCE_LABELS)
@@ -174,7 +195,7 @@ class Metrics:
     def observe_http(self, handler: str, status: int) -> None:
         """Count one HTTP reply."""
         label = handler if handler in HANDLERS else OTHER
-        self.http_requests.labels(label, status_class(status)).inc()
+        self._http(label, status_class(status)).inc()
 
     @_never_raises
     def observe_llm(
@@ -189,11 +210,11 @@ class Metrics:
     ) -> None:
         """Record one upstream LLM call; `usage_prompt` may be a usage object with all counts."""
         model = self._models(model_name)
-        self.llm_upstream.labels(model, status_class(status)).inc()
+        self._upstream(model, status_class(status)).inc()
         if latency_s is not None and latency_s >= 0:
-            self.llm_latency.labels(model).observe(latency_s)
+            self._latency(model).observe(latency_s)
         if ttft_s is not None and ttft_s >= 0:
-            self.llm_ttft.labels(model).observe(ttft_s)
+            self._ttft(model).observe(ttft_s)
         if usage_prompt is not None and not isinstance(usage_prompt, int):
             usage = usage_prompt
             usage_prompt = usage.prompt_tokens
@@ -202,7 +223,7 @@ class Metrics:
         counts = (usage_prompt, usage_completion, usage_cached)
         for kind, count in zip(TOKEN_KINDS, counts, strict=True):
             if count:
-                self.llm_tokens.labels(model, kind).inc(count)
+                self._tokens(model, kind).inc(count)
 
     @_never_raises
     def observe_router(self, route: str | None, outcome: str, duration_s: float | None) -> None:
