@@ -4,8 +4,10 @@ Run from the repository root (not part of the test run; pytest collects test_*.p
 
     .venv/bin/python -m tests.benchmarks.bench_proxy [--seconds 5] [--concurrency 1,16,64]
 
-Three targets, each non-streaming and streaming (20 content chunks), at each concurrency:
-- `direct`: the load generator straight to the fake provider (the floor);
+Three servers, each measured non-streaming and streaming (20 content chunks) at each concurrency:
+- `direct`: the load generator straight to the fake provider;
+- `floor`: a bare Flask view that forwards the body with urllib3 (tests/benchmarks/floor_app.py)
+  under the same gunicorn: what the mandated stack costs before plano does anything;
 - `plano`: through plano under `gunicorn -c conf/gunicorn.conf.py -w 1` (one gevent worker).
 
 The fake provider is a gevent raw-socket server in its own process that replays canned bytes
@@ -303,14 +305,36 @@ def main(argv: list[str] | None = None) -> int:
     server = GunicornServer(
         config, tmp, workers=1, extra_args=("-c", "conf/gunicorn.conf.py"), start_timeout_s=120
     )
+    floor = GunicornServer(
+        config,
+        tmp,
+        workers=1,
+        extra_args=("-c", "conf/gunicorn.conf.py"),
+        app="tests.benchmarks.floor_app:app",
+        env={"FLOOR_UPSTREAM": f"http://127.0.0.1:{fake_port}"},
+        start_timeout_s=120,
+    )
     cells: list[Cell] = []
     try:
         _wait_listening(fake_port)
         server.start()
+        floor.start()
         worker_pids = server.wait_for_workers(1)
         plano_pids = [server.pid, *worker_pids]
+        floor_pids = [floor.pid, *floor.wait_for_workers(1)]
         for stream in (False, True):
             for concurrency in levels:
+                cells.append(
+                    measure(
+                        "floor",
+                        floor.port,
+                        "/v1/chat/completions",
+                        stream,
+                        concurrency,
+                        args.seconds,
+                        floor_pids,
+                    )  # fmt: skip
+                )
                 cells.append(
                     measure(
                         "direct",
@@ -336,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         rss = max(rss_mib(pid) for pid in worker_pids)
     finally:
         server.stop()
+        floor.stop()
         fake.kill()
         fake.wait()
     return report(cells, rss)
@@ -376,6 +401,16 @@ def report(cells: list[Cell], rss_worker_mib: float) -> int:
         added = plano_1.percentile(0.5) - direct_1.percentile(0.5)
         checks.append(("added p50 ms, conc 1", added, 1.5))
     checks.append(("worker RSS MiB after the run", rss_worker_mib, 100.0))
+    print()
+    for stream in (False, True):
+        for concurrency in sorted({c.concurrency for c in cells}):
+            mine, base = cell("plano", stream, concurrency), cell("floor", stream, concurrency)
+            if mine and base and mine.cpu_ms_per_request and base.cpu_ms_per_request:
+                print(
+                    f"plano over the floor ({'20 chunks' if stream else 'no stream'}, conc "
+                    f"{concurrency}): +{mine.cpu_ms_per_request - base.cpu_ms_per_request:.3f} "
+                    f"ms CPU/request, x{mine.cpu_ms_per_request / base.cpu_ms_per_request:.2f}"
+                )
     missed = 0
     print()
     for name, value, limit in checks:
