@@ -7,8 +7,10 @@ round trip costs about 0.8 ms more CPU per call (issue 3 measurements).
 from __future__ import annotations
 
 import logging
+import math
 import select
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -105,10 +107,11 @@ def make_pool(origin: str, sizing: PoolSizing = DEFAULT_SIZING) -> urllib3.HTTPC
 class UpstreamReply:
     """An open upstream response: status, headers, and a body read whole or streamed."""
 
-    __slots__ = ("_response", "status", "content_type", "retry_after")
+    __slots__ = ("_response", "_deadline", "status", "content_type", "retry_after")
 
-    def __init__(self, response: urllib3.HTTPResponse) -> None:
+    def __init__(self, response: urllib3.HTTPResponse, deadline: float = math.inf) -> None:
         self._response = response
+        self._deadline = deadline  # time.monotonic() by which the whole call must be done
         self.status = response.status
         self.content_type = response.headers.get("content-type", "")
         self.retry_after = response.headers.get("retry-after")
@@ -125,7 +128,17 @@ class UpstreamReply:
             self._response.release_conn()
 
     def iter_bytes(self) -> Iterator[bytes]:
-        """Body bytes as they arrive (each chunk as soon as the provider flushes it)."""
+        """Body bytes as they arrive (each chunk as soon as the provider flushes it).
+
+        The read timeout bounds each wait; the deadline bounds the whole call, so a provider
+        that trickles chunks cannot hold a stream open past the listener timeout.
+        """
+        for data in self._raw_chunks():
+            yield data
+            if time.monotonic() > self._deadline:
+                raise UpstreamTimeout("the provider's stream outlasted the listener timeout")
+
+    def _raw_chunks(self) -> Iterator[bytes]:
         response = self._response
         try:
             if response.chunked and response.supports_chunked_reads():
@@ -160,6 +173,7 @@ def send(
     read_timeout_s: float,
 ) -> UpstreamReply:
     """POST `body` to `path` on the pool's host; the open reply, or an UpstreamError."""
+    deadline = time.monotonic() + read_timeout_s
     try:
         response = pool.urlopen(
             "POST",
@@ -185,7 +199,7 @@ def send(
     if not isinstance(response, urllib3.HTTPResponse):
         response.release_conn()
         raise UpstreamError(f"unsupported urllib3 response type {type(response).__name__}")
-    return UpstreamReply(response)
+    return UpstreamReply(response, deadline)
 
 
 def raise_for_status(reply: UpstreamReply) -> None:

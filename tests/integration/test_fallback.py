@@ -393,6 +393,22 @@ def test_openai_stream_cut_mid_way_ends_with_an_error_event(
     assert record["attempts"] == 1
 
 
+def test_a_trickling_stream_is_cut_at_the_listener_timeout(fresh: Stack) -> None:
+    # Every wait is shorter than the 1 s listener timeout, the whole stream is not.
+    fresh.primary.set_default(Behavior(text="abcdefghijkl", chunks=6, chunk_delay_s=0.4))
+    request_id = new_id()
+    started = time.monotonic()
+    reply, text = _stream_raw(fresh, "/v1/chat/completions", request_id)
+    elapsed = time.monotonic() - started
+    assert reply.status_code == 200
+    assert "[DONE]" not in text
+    last = [e for e in text.split("\n\n") if e.strip()][-1]
+    error = json.loads(last[len("data: ") :])["error"]
+    assert error["code"] == "upstream_timeout"
+    assert elapsed < LISTENER_TIMEOUT_S + 1.0  # the provider alone would take 2.4 s
+    assert fresh.log_record(request_id)["error"] == "upstream_timeout"
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 @pytest.mark.parametrize("cut", ["drop", "stall"])
 def test_anthropic_stream_cut_mid_way_ends_with_an_error_event(
