@@ -143,6 +143,7 @@ class Gateway:
     def __init__(self, parts: GatewayParts) -> None:
         self._p = parts
         self._settings = parts.settings
+        self._secrets = _access_keys(parts.settings)
         # Whether the last session-cache call failed: an outage is logged when it starts and
         # when it ends, not once per request (the error counter has every occurrence).
         self._sessions_down = False
@@ -281,6 +282,7 @@ class Gateway:
             try:
                 reply = self._forward(resolved, call, body, attempt)
             except UpstreamError as exc:
+                self._scrub(exc)
                 last_error = exc
                 failure = (
                     Failure.TIMEOUT
@@ -425,6 +427,7 @@ class Gateway:
         except PlanoError as exc:
             attempt.error = exc.code
             attempt.status = exc.status
+            self._scrub(exc)
             logger.warning(
                 "request %s: stream from %s failed after the first byte: %s",
                 attempt.context.request_id,
@@ -447,12 +450,16 @@ class Gateway:
 
     # ------------------------------------------------------------------ replies
 
+    def _scrub(self, error: PlanoError) -> None:
+        """Redact access keys from an error's message: a provider's may echo a key."""
+        error.message = _redact(error.message.encode(), self._secrets).decode()
+
     def _error_reply(self, error: UpstreamError, attempt: _Attempt) -> Reply:
         dialect = attempt.call.dialect
         attempt.status = error.status
         attempt.error = error.code
         if error.body:
-            upstream_body = _redact(error.body, _access_keys(self._settings))
+            upstream_body = _redact(error.body, self._secrets)
             body = translate_error_body(upstream_body, dialect, error.status)
         else:
             body = error_body(

@@ -162,6 +162,31 @@ def test_sdk_error_echoing_the_key_does_not_leak_it(stack: Stack) -> None:
     assert_no_key(str(caught.value), caught.value.response.text)
 
 
+def test_stream_error_event_echoing_the_key_does_not_leak_it(stack: Stack) -> None:
+    # The error event comes before plano has sent a byte, so the client gets an error reply
+    # built from the provider's message; neither it nor the gunicorn log may carry the key.
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}],
+    }
+    error = {"error": {"message": f"key {OPENAI_KEY} was revoked", "type": "server_error"}}
+    stream = f"data: {json.dumps(chunk)}\n\ndata: {json.dumps(error)}\n\n".encode()
+    stack.openai_fake.set_behavior(
+        "gpt-4o", Behavior(raw_body=stream, content_type="text/event-stream")
+    )
+    body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    try:
+        reply = stack.http.post(f"{stack.plano.url}/v1/chat/completions", json=body, timeout=20)
+    finally:
+        stack.openai_fake.set_behavior("gpt-4o", Behavior())
+    assert reply.status_code == 502
+    assert "was revoked" in reply.json()["error"]["message"]
+    assert_no_key(raw_text(reply), stack.plano.log_text())
+
+
 def test_models_and_metrics_do_not_show_keys(stack: Stack) -> None:
     for path in ("/v1/models", "/metrics", "/readyz"):
         reply = stack.http.get(stack.plano.url + path, timeout=10)
