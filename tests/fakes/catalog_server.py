@@ -16,10 +16,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 
-HOST = "127.0.0.1"
+from tests.fakes.loopback import LoopbackHTTPServer, LoopbackServer
 
 
 def do_catalog(prices_per_token: Mapping[str, tuple[float, float]]) -> dict[str, object]:
@@ -55,20 +54,15 @@ def models_dev_catalog(
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    catalog: FakeCatalog
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LoopbackHTTPServer[FakeCatalog]
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
-        status, body = self.server.catalog._answer()
+        status, body = self.server.fake._answer()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -76,54 +70,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class FakeCatalog:
+class FakeCatalog(LoopbackServer):
     """A threaded HTTP server on 127.0.0.1 (port chosen by the OS) serving a catalog document."""
 
+    server_class = LoopbackHTTPServer
+    handler_class = _Handler
+
     def __init__(self, payload: object = None) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._body = json.dumps(payload if payload is not None else {}).encode()
         self._status = 200
         self._count = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> FakeCatalog:
-        """Bind and serve in a background thread; returns self."""
-        server = _Server((HOST, 0), _Handler)
-        server.catalog = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeCatalog:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def url(self) -> str:
         """`http://127.0.0.1:<port>/catalog.json`."""
-        assert self._server is not None, "FakeCatalog is not started"
-        return f"http://{HOST}:{self._server.server_address[1]}/catalog.json"
+        return f"{self.origin}/catalog.json"
 
     @property
     def request_count(self) -> int:

@@ -84,10 +84,10 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 
-HOST = "127.0.0.1"
+from tests.fakes.loopback import LoopbackHTTPServer, LoopbackServer
+
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
 
@@ -484,10 +484,8 @@ class _Renderer:
         return _Reply(behavior.status, headers, None, preamble, delta_events, epilogue)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer["FakeProvider"]):
     request_queue_size = 128
-    fake: FakeProvider
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients that give up (timeout and fallback tests) are expected: stay quiet.
@@ -655,8 +653,11 @@ def _validate(dialect: str, body: object) -> str | None:
     return None
 
 
-class FakeProvider:
+class FakeProvider(LoopbackServer):
     """A threaded fake LLM provider on 127.0.0.1 with an OS-chosen port (see the module doc)."""
+
+    server_class = _Server
+    handler_class = _Handler
 
     def __init__(
         self,
@@ -667,6 +668,7 @@ class FakeProvider:
         validate: bool = True,
         fast: bool = False,
     ) -> None:
+        super().__init__()
         self.root = "/" + root.strip("/") if root.strip("/") else ""
         self.validate = validate
         self.fast = fast
@@ -682,28 +684,10 @@ class FakeProvider:
         self._connection_ids: dict[socket.socket, int] = {}
         self._closed_connection_ids: set[int] = set()
         self._connection_count = 0
-        self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # lifecycle
-    def start(self) -> FakeProvider:
-        """Bind and serve in a background thread; returns self."""
-        server = _Server((HOST, 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving, end delays and stalls, close open connections and release the port."""
-        self._closing.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    # lifecycle: start(), close(), the context manager, port and origin come from LoopbackServer
+    def _after_server_close(self) -> None:
+        """On close, also cut the connections still open (keep-alive, stalls)."""
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
@@ -711,34 +695,8 @@ class FakeProvider:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeProvider:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # addresses
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        assert self._server is not None, "FakeProvider is not started"
-        return int(self._server.server_address[1])
-
-    @property
-    def origin(self) -> str:
-        """`http://127.0.0.1:<port>`, no path."""
-        return f"http://{HOST}:{self.port}"
-
     @property
     def base_url(self) -> str:
         """`http://127.0.0.1:<port><root>`: what SDKs and plano's `base_url` take."""

@@ -24,9 +24,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import TypeAlias
+
+from tests.fakes.loopback import LoopbackHTTPServer, LoopbackServer
 
 DEFAULT_MODEL = "Plano-Orchestrator"
 
@@ -97,10 +98,7 @@ def chat_completion(content: str | None, model: str = DEFAULT_MODEL) -> dict[str
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeRouter
-
+class _Server(LoopbackHTTPServer["FakeRouter"]):
     def handle_error(self, request: object, client_address: object) -> None:
         # A client that gave up (timeout tests) is expected; stay quiet instead of printing.
         pass
@@ -163,50 +161,18 @@ def _payload_of(reply: FakeReply) -> bytes:
     return json.dumps(chat_completion(reply.content)).encode()
 
 
-class FakeRouter:
+class FakeRouter(LoopbackServer):
     """A threaded HTTP server on 127.0.0.1 (port chosen by the OS) that records and answers."""
 
+    server_class = _Server
+    handler_class = _Handler
+
     def __init__(self, reply: ReplyRule = '{"route": []}') -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._reply: ReplyRule = reply
         self._answered_with_rule = 0
         self._requests: list[RecordedRequest] = []
-        self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> FakeRouter:
-        """Bind and serve in a background thread; returns self."""
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving, cut pending delays short and release the port."""
-        self._closing.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeRouter:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def reply(self) -> ReplyRule:
@@ -221,15 +187,9 @@ class FakeRouter:
             self._answered_with_rule = 0
 
     @property
-    def port(self) -> int:
-        """The bound port."""
-        assert self._server is not None, "FakeRouter is not started"
-        return int(self._server.server_address[1])
-
-    @property
     def base_url(self) -> str:
         """`http://127.0.0.1:<port>`: a base_url with no path (plano appends `/v1`)."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.origin
 
     @property
     def url(self) -> str:
