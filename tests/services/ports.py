@@ -1,4 +1,4 @@
-"""Loopback ports for the services tests start (gunicorn, nginx): chosen at run time."""
+"""Loopback ports for the services tests start (gunicorn, nginx, redis, prometheus): run-time."""
 
 from __future__ import annotations
 

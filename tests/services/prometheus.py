@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -26,20 +25,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.services.ports import HOST, free_port
+
 PROMETHEUS = "/usr/bin/prometheus"
-HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
 
 
 class PrometheusServerError(RuntimeError):
     """prometheus could not be started or did not scrape in time (its log is in the message)."""
-
-
-def free_port() -> int:
-    """A TCP port on loopback that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str, timeout_s: float = 1.0) -> tuple[int, bytes]:

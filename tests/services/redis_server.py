@@ -26,20 +26,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+from tests.services.ports import HOST, free_port
+
 REDIS_SERVER = "/usr/bin/redis-server"
-HOST = "127.0.0.1"
 START_TIMEOUT_S = 10.0
 
 
 class RedisServerError(RuntimeError):
     """redis-server could not be started (its log is in the message)."""
-
-
-def free_port() -> int:
-    """A TCP port on loopback that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _ping(

@@ -12,7 +12,8 @@ from plano.routing.affinity import SessionBinding
 from plano.sessions.factory import build_session_store, check_at_start
 from plano.sessions.memory import MemorySessionStore, memory_backend_warning
 from plano.sessions.redis_store import RedisSessionStore
-from tests.services.redis_server import RedisServer, free_port
+from tests.services.ports import free_port
+from tests.services.redis_server import RedisServer
 
 
 def test_memory_is_the_default() -> None:

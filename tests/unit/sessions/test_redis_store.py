@@ -17,7 +17,8 @@ import redis
 from plano.routing.affinity import SessionBinding, session_key
 from plano.sessions.redis_store import RedisSessionStore
 from plano.sessions.store import SessionStoreError
-from tests.services.redis_server import RedisServer, free_port, run_redis
+from tests.services.ports import free_port
+from tests.services.redis_server import RedisServer, run_redis
 
 CLAUDE = SessionBinding("anthropic/claude-sonnet-4-6", "code_generation")
 GPT4O = SessionBinding("openai/gpt-4o", None)
