@@ -22,7 +22,6 @@ interpreter exit as a last resort.
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
 import subprocess
@@ -32,9 +31,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from tests.services.ports import HOST, free_port
+from tests.services.processes import GroupServer, start_group, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
@@ -57,7 +56,7 @@ def http_status(url: str, timeout_s: float = 1.0) -> int | None:
         return None
 
 
-class GunicornServer:
+class GunicornServer(GroupServer):
     """One gunicorn master (and its workers) in its own process group."""
 
     def __init__(
@@ -85,7 +84,6 @@ class GunicornServer:
         self.cwd = cwd
         self.log_path = tmp_path / f"gunicorn-{self.port}.log"
         self.env = self._environment(env)
-        self._process: subprocess.Popen[bytes] | None = None
 
     def _environment(self, extra: Mapping[str, str] | None) -> dict[str, str]:
         environ = dict(os.environ)
@@ -139,29 +137,17 @@ class GunicornServer:
         if self.is_running:
             return self
         self.tmp_path.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                self.command,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        atexit.register(self._kill_group)
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                self._kill_group()
-                raise GunicornError(
-                    f"gunicorn exited with {code} before it was ready\n{self._report()}"
-                )
-            if http_status(f"{self.url}/healthz") == 200:
-                return self
-            time.sleep(0.05)
+        process = self._launch(start_group(self.command, self.log_path, cwd=self.cwd, env=self.env))
+        if wait_until_ready(
+            process, lambda: http_status(f"{self.url}/healthz") == 200, self.start_timeout_s
+        ):
+            return self
+        code = process.poll()
         self._kill_group()
+        if code is not None:
+            raise GunicornError(
+                f"gunicorn exited with {code} before it was ready\n{self._report()}"
+            )
         raise GunicornError(
             f"gunicorn on port {self.port} did not answer GET /healthz with 200 within "
             f"{self.start_timeout_s}s\n{self._report()}"
@@ -211,41 +197,10 @@ class GunicornServer:
         self._kill_group()  # workers orphaned by an unclean master exit
         return code
 
-    def stop(self) -> None:
-        """Kill the whole process group (master and workers) and wait for the master."""
-        self._kill_group()
-
-    def _kill_group(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        atexit.unregister(self._kill_group)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
     def _report(self) -> str:
         return (
             f"--- command: {' '.join(self.command)}\n--- log {self.log_path} ---\n{self.log_text()}"
         )
-
-    def __enter__(self) -> GunicornServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            print(self._report(), file=sys.stderr)
-        self.stop()
 
 
 def run_gunicorn(

@@ -22,20 +22,15 @@ nginx runs in its own process group, killed on `stop()`, on leaving the block an
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from tests.services.gunicorn import http_status
 from tests.services.ports import HOST, free_port, is_listening
+from tests.services.processes import GroupServer, start_group, wait_until_ready
 
 NGINX = "/usr/sbin/nginx"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +84,7 @@ def temp_paths_conf(prefix: Path) -> str:
     return "".join(f"{name}_temp_path {prefix / 'temp' / name};\n" for name in TEMP_DIRS)
 
 
-class NginxServer:
+class NginxServer(GroupServer):
     """One nginx master (and its workers) in its own process group, prefix `tmp_path`."""
 
     def __init__(
@@ -113,7 +108,6 @@ class NginxServer:
         self.rendered_path = tmp_path / "nginx.conf"
         self.error_log_path = tmp_path / "error.log"
         self.output_path = tmp_path / "nginx.out"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -166,26 +160,13 @@ class NginxServer:
                 "install the Debian package nginx"
             )
         self.write_config()
-        with open(self.output_path, "ab") as output:
-            self._process = subprocess.Popen(
-                self.command,
-                cwd=self.prefix,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        atexit.register(self._kill_group)
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                self._kill_group()
-                raise NginxError(f"nginx exited with {code} before it was ready\n{self._report()}")
-            if self._is_ready():
-                return self
-            time.sleep(0.05)
+        process = self._launch(start_group(self.command, self.output_path, cwd=self.prefix))
+        if wait_until_ready(process, self._is_ready, self.start_timeout_s):
+            return self
+        code = process.poll()
         self._kill_group()
+        if code is not None:
+            raise NginxError(f"nginx exited with {code} before it was ready\n{self._report()}")
         raise NginxError(
             f"nginx on port {self.port} was not ready ({self.ready_path}) within "
             f"{self.start_timeout_s}s\n{self._report()}"
@@ -206,39 +187,8 @@ class NginxServer:
                 parts.append(f"--- {path} (none) ---")
         return "\n".join(parts)
 
-    def stop(self) -> None:
-        """Kill the process group (master and workers) and wait for the master."""
-        self._kill_group()
-
-    def _kill_group(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        atexit.unregister(self._kill_group)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
     def _report(self) -> str:
         return f"--- command: {self.command}\n{self.log_text()}"
-
-    def __enter__(self) -> NginxServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            print(self._report(), file=sys.stderr)
-        self.stop()
 
 
 def run_nginx(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -26,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.services.ports import HOST, free_port
+from tests.services.processes import kill_group, start_group, wait_until_ready
 
 PROMETHEUS = "/usr/bin/prometheus"
 START_TIMEOUT_S = 30.0
@@ -127,21 +127,11 @@ class PrometheusServer:
             f"--storage.tsdb.path={self.workdir / f'prometheus-data-{self.port}'}",
             "--log.level=info",
         ]
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            if _get(f"{self.url}/-/ready")[0] == 200:
-                return
-            time.sleep(0.1)
+        self._process = start_group(args, self.log_path)
+        if wait_until_ready(
+            self._process, lambda: _get(f"{self.url}/-/ready")[0] == 200, START_TIMEOUT_S, 0.1
+        ):
+            return
         self.stop()
         raise PrometheusServerError(
             f"prometheus on port {self.port} was not ready within {START_TIMEOUT_S}s\n"
@@ -151,14 +141,8 @@ class PrometheusServer:
     def stop(self) -> None:
         """Kill the process group and wait for it."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        process.wait(timeout=10)
+        if process is not None:
+            kill_group(process)
 
     def log(self) -> str:
         """The server's log so far."""

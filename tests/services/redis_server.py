@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
 from tests.services.ports import HOST, free_port
+from tests.services.processes import kill_group, wait_until_ready
 
 REDIS_SERVER = "/usr/bin/redis-server"
 START_TIMEOUT_S = 10.0
@@ -170,13 +170,9 @@ class RedisServer:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            if _ping(self.port, self.password, client_tls):
-                return
-            time.sleep(0.02)
+        answers = partial(_ping, self.port, self.password, client_tls)
+        if wait_until_ready(self._process, answers, START_TIMEOUT_S, interval_s=0.02):
+            return
         stderr = self._kill()
         raise RedisServerError(
             f"redis-server on port {self.port} did not answer PING within {START_TIMEOUT_S}s\n"
@@ -198,11 +194,7 @@ class RedisServer:
         process, self._process = self._process, None
         if process is None:
             return ""
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_group(process)
         _, stderr = process.communicate(timeout=10)
         return stderr.decode(errors="replace")
 
