@@ -23,6 +23,7 @@ import requests
 
 from tests.fakes.provider_server import Behavior, FakeProvider
 from tests.fakes.router_server import FakeRouter, RecordedRequest
+from tests.integration.request_log import wait_for_log_record
 from tests.services.gunicorn import GunicornServer
 from tests.services.ports import free_port
 
@@ -99,15 +100,8 @@ class Stack:
         self.anthropic_fake.set_default(Behavior(text=BACKUP_TEXT))
 
     def log_record(self, request_id: str, timeout_s: float = 5.0) -> dict[str, object]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            lines = self.request_log.read_text().splitlines() if self.request_log.exists() else []
-            found = [json.loads(line) for line in lines]
-            found = [r for r in found if r["request_id"] == request_id]
-            if found or time.monotonic() > deadline:
-                assert len(found) == 1, f"{len(found)} log lines for {request_id}"
-                return dict(found[0])
-            time.sleep(0.02)
+        """The request-log line for `request_id` (streams log when they end, so wait)."""
+        return wait_for_log_record(self.request_log, request_id, timeout_s)
 
     def got(self, fake: FakeProvider, request_id: str) -> int:
         return sum(1 for r in fake.requests if r.headers.get("x-request-id") == request_id)

@@ -23,6 +23,7 @@ import requests
 
 from tests.fakes.provider_server import Behavior, FakeProvider, RecordedRequest, ToolCall, Usage
 from tests.integration.conftest import StartPlano
+from tests.integration.request_log import wait_for_log_record
 from tests.services.gunicorn import GunicornServer
 
 OPENAI_TEXT = "Hello from the OpenAI-shaped fake."
@@ -102,15 +103,7 @@ class Stack:
 
     def log_record(self, request_id: str, timeout_s: float = 5.0) -> dict[str, object]:
         """The request-log line for `request_id` (streams log when they end, so wait)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            lines = self.request_log.read_text().splitlines() if self.request_log.exists() else []
-            records = [json.loads(line) for line in lines]
-            found = [r for r in records if r["request_id"] == request_id]
-            if found or time.monotonic() > deadline:
-                assert len(found) == 1, f"{len(found)} log lines for {request_id}"
-                return dict(found[0])
-            time.sleep(0.02)
+        return wait_for_log_record(self.request_log, request_id, timeout_s)
 
 
 @pytest.fixture(scope="module")
