@@ -180,9 +180,26 @@ class Traffic:
     scrapes: list[str]
 
 
+def wait_until_both_workers_loaded_the_app(server: GunicornServer) -> list[int]:
+    """The 2 worker pids, once each has built plano (its metrics files exist).
+
+    /healthz answers as soon as the first worker is up; traffic sent before the second one has
+    loaded the app would all go to the first.
+    """
+    pids = server.wait_for_workers(2)
+    directory = multiproc_dir(server)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(any(directory.glob(f"*_{pid}.db")) for pid in pids):
+            return pids
+        time.sleep(0.05)
+    pytest.fail(f"workers {pids} did not load the app: {sorted(directory.iterdir())}")
+
+
 def send_traffic(server: GunicornServer, router: FakeRouter) -> Traffic:
     """Proxied calls of every kind, concurrently, on new connections; then 6 scrapes."""
     url = server.url
+    worker_pids = wait_until_both_workers_loaded_the_app(server)
     jobs = (
         [lambda: chat(url, OPENAI_MODEL)] * 12
         + [lambda: chat(url, OPENAI_MODEL, stream=True)] * 8
@@ -203,7 +220,7 @@ def send_traffic(server: GunicornServer, router: FakeRouter) -> Traffic:
         proxied_by_handler={"chat_completions": 26, "messages": 10},
         decisions=4,
         streamed={OPENAI_MODEL: 8, ANTHROPIC_MODEL: 5},
-        worker_pids=server.wait_for_workers(2),
+        worker_pids=worker_pids,
         scrapes=[scrape(url) for _ in range(6)],
     )
 
