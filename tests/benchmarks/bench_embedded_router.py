@@ -3,6 +3,10 @@
 Run from the repository root (the model must be installed: `plano install-router-model`):
 
     python tests/benchmarks/bench_embedded_router.py [--model-dir DIR] [--with-examples]
+        [--eval-dir DIR]
+
+`--eval-dir tests/data/router_eval_holdout` measures on the held-out set, which was not used to
+tune the router (the default set was).
 
 Prints per config and overall: accuracy, per-route confusion, no-route precision/recall, accuracy
 by tag (followup, non_english, ...), p50/p95 decision latency on one BLAS thread, and the RSS the
@@ -45,12 +49,12 @@ class EvalConfig:
     cases: tuple[Case, ...]
 
 
-def load_configs(with_examples: bool) -> list[EvalConfig]:
-    """Read every eval file under tests/data/router_eval."""
+def load_configs(with_examples: bool, eval_dir: Path = EVAL_DIR) -> list[EvalConfig]:
+    """Read every eval file under eval_dir (by default tests/data/router_eval)."""
     from plano.embedded_router import RouteText
 
     configs = []
-    for path in sorted(EVAL_DIR.glob("*.json")):
+    for path in sorted(eval_dir.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         routes = tuple(
             RouteText(
@@ -177,6 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--with-examples", action="store_true")
+    parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR, help="labelled set to read")
     parser.add_argument("--sweep", action="store_true", help="accuracy per threshold")
     parser.add_argument("--verbose", action="store_true", help="print every miss")
     args = parser.parse_args()
@@ -190,7 +195,7 @@ def main() -> None:
     from plano.embedded_router import DEFAULT_MODEL_DIR, EmbeddedRouter, SentenceEncoder
 
     model_dir = args.model_dir or Path(os.environ.get("PLANO_ROUTER_MODEL_DIR", DEFAULT_MODEL_DIR))
-    configs = load_configs(args.with_examples)
+    configs = load_configs(args.with_examples, args.eval_dir)
     start = time.perf_counter()
     encoder = SentenceEncoder.load(model_dir)
     router = EmbeddedRouter(encoder, configs[0].routes)
