@@ -81,7 +81,7 @@ class RequestContext:
 
     request_id: str
     endpoint: str  # chat_completions | messages | routing
-    headers: Mapping[str, str]  # client headers, lower-case names
+    headers: Mapping[str, str]  # the client headers a provider call reads, lower-case names
     started: float  # time.perf_counter() at arrival
 
 

@@ -13,11 +13,18 @@ from flask import current_app, g, request
 from plano.config.request_routes import parse_request_routes
 from plano.errors import InvalidRequest, PayloadTooLarge
 from plano.gateway import RequestContext
+from plano.providers.upstream import CLIENT_HEADERS_READ
 from plano.routing.affinity import validate_affinity_id
 from plano.routing.call import ChatCall, Dialect
 from plano.translation.inbound import call_from_anthropic, call_from_openai
 
-AFFINITY_HEADER = "x-model-affinity"
+# Headers are read straight from the WSGI environ: Werkzeug's header view costs a few µs per
+# lookup and walks the whole environ to list them, on every call.
+_AFFINITY_KEY = "HTTP_X_MODEL_AFFINITY"
+_REQUEST_ID_KEY = "HTTP_X_REQUEST_ID"
+_CLIENT_HEADER_KEYS = tuple(
+    (name, "HTTP_" + name.upper().replace("-", "_")) for name in CLIENT_HEADERS_READ
+)
 MAX_REQUEST_ID = 128
 # `\ud800`-`\udfff` escapes: json.loads accepts a lone one, but the body could not be re-encoded
 # as UTF-8 for the provider. Scanning the raw bytes keeps the full check off the common path.
@@ -35,7 +42,7 @@ class IncomingCall:
 
 def assign_request_id() -> None:
     """Keep the client's (or nginx's) request id when sane, else make one."""
-    given = request.headers.get("x-request-id", "")
+    given = request.environ.get(_REQUEST_ID_KEY, "")
     if 0 < len(given) <= MAX_REQUEST_ID and given.isascii() and given.isprintable():
         g.request_id = given
     else:
@@ -63,12 +70,13 @@ def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
     has_routes = routes_raw is not None
     call = call_from_openai(body) if dialect is Dialect.OPENAI else call_from_anthropic(body)
     routes = parse_request_routes(routes_raw, plano.settings) if has_routes else None
-    affinity_id = validate_affinity_id(request.headers.get(AFFINITY_HEADER))
+    environ = request.environ
+    affinity_id = validate_affinity_id(environ.get(_AFFINITY_KEY))
     tenant_header = plano.settings.routing.session_cache.tenant_header
     tenant = request.headers.get(tenant_header) if tenant_header else None
     call = replace(call, routes=routes, affinity_id=affinity_id, tenant=tenant or None)
     g.call = call  # for the request-log line of a call refused later (plano.api.errors)
-    headers = {name.lower(): value for name, value in request.headers.items()}
+    headers = {name: environ[key] for name, key in _CLIENT_HEADER_KEYS if key in environ}
     context = RequestContext(g.request_id, endpoint, headers, g.started)
     return IncomingCall(call, body, context)
 

@@ -20,6 +20,13 @@ AZURE_API_VERSION = "2025-01-01-preview"
 # Client headers that may go upstream; everything else (cookies, hop-by-hop, host, auth) stays.
 FORWARDED_CLIENT_HEADERS = ("traceparent", "tracestate")
 FORWARDED_ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
+# Every client header a provider call reads: the forwarded ones and the passthrough credentials.
+CLIENT_HEADERS_READ = (
+    *FORWARDED_CLIENT_HEADERS,
+    *FORWARDED_ANTHROPIC_HEADERS,
+    "authorization",
+    "x-api-key",
+)
 
 
 class ProviderClient:
