@@ -41,7 +41,7 @@ from plano.translation.errors import (
 from plano.translation.requests import to_anthropic_request, to_openai_request
 from plano.translation.responses import Usage, to_anthropic_response, to_openai_response, usage_of
 from plano.translation.sse import SseDecoder
-from plano.translation.streams import StreamConverter, stream_converter
+from plano.translation.streams import StreamConverter, convert_chunks, stream_converter
 
 logger = logging.getLogger(__name__)
 
@@ -409,20 +409,10 @@ class Gateway:
         attempt: _Attempt,
         sent_at: float,
     ) -> Iterator[bytes]:
-        conv = converter
         completed = False
         try:
             yield b"".join(first_out)
-            for chunk in chunks:
-                out: list[bytes] = []
-                for event in decoder.feed(chunk):
-                    out.extend(conv.feed(event))
-                if out:
-                    yield b"".join(out)
-            tail = [piece for event in decoder.flush() for piece in conv.feed(event)]
-            tail.extend(conv.finish())
-            if tail:
-                yield b"".join(tail)
+            yield from convert_chunks(chunks, decoder, converter)
             completed = True
         except PlanoError as exc:
             attempt.error = exc.code
@@ -437,7 +427,7 @@ class Gateway:
             yield _stream_error(attempt.call.dialect, exc)
         finally:
             reply.close()
-            attempt.usage = conv.usage
+            attempt.usage = converter.usage
             status = attempt.status if not completed else 200
             self._p.metrics.observe_llm(
                 resolved.canonical,

@@ -29,6 +29,11 @@ class SseDecoder:
     def __init__(self) -> None:
         self._buffer = b""
 
+    @property
+    def pending(self) -> bool:
+        """Whether part of an event is held back, waiting for the rest of it."""
+        return bool(self._buffer)
+
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """The events completed by `chunk`."""
         buffer = self._buffer + chunk

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from plano.errors import UpstreamError, UpstreamRateLimited
@@ -25,13 +25,25 @@ from plano.translation.responses import (
     openai_usage,
     openai_usage_block,
 )
-from plano.translation.sse import SseEvent, encode_event
+from plano.translation.sse import SseDecoder, SseEvent, encode_event
 
 DONE = b"data: [DONE]\n\n"
 _FINISHED = re.compile(r'"finish_reason"\s*:\s*"')
 # An error object, or a usage object (`"usage": null` rides on every chunk of some providers).
 _ERROR_OR_USAGE = re.compile(r'"error"\s*:|"usage"\s*:\s*\{')
 OVERLOADED_STATUS = 529
+# The same two tests on the raw bytes of an event, for the pass-through fast path.
+_FINISHED_RAW = re.compile(rb'"finish_reason"\s*:\s*"')
+_ERROR_OR_USAGE_RAW = re.compile(rb'"error"\s*:|"usage"\s*:\s*\{')
+# Anthropic events a pass-through only copies: no usage, no end of stream, no error in them.
+_COPIED_ANTHROPIC_EVENTS = frozenset(
+    (
+        b"event: content_block_start",
+        b"event: content_block_delta",
+        b"event: content_block_stop",
+        b"event: ping",
+    )
+)
 
 
 class StreamConverter(Protocol):
@@ -44,6 +56,55 @@ class StreamConverter(Protocol):
 
     def finish(self) -> list[bytes]:
         """The closing bytes; UpstreamError when the provider's stream was cut short."""
+
+    def passes_raw(self, block: bytes) -> bool:
+        """Whether `block`, one whole provider event as received, goes out byte for byte.
+
+        True only when feed() would send exactly these bytes and learn nothing from them.
+        """
+
+
+def convert_chunks(
+    chunks: Iterable[bytes], decoder: SseDecoder, converter: StreamConverter
+) -> Iterator[bytes]:
+    """The client's bytes for each provider chunk that completes events, then the end.
+
+    Raises UpstreamError as converter.finish() and feed() do. A chunk that is exactly one event
+    the converter passes through unchanged (most chunks of a same-dialect stream) is sent as
+    received, without decoding and re-encoding it.
+    """
+    for chunk in chunks:
+        if not decoder.pending and converter.passes_raw(chunk):
+            yield chunk
+            continue
+        out: list[bytes] = []
+        for event in decoder.feed(chunk):
+            out.extend(converter.feed(event))
+        if out:
+            yield b"".join(out)
+    tail = [piece for event in decoder.flush() for piece in converter.feed(event)]
+    tail.extend(converter.finish())
+    if tail:
+        yield b"".join(tail)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _one_data_line(raw: bytes) -> bool:
+    """Whether raw is `data: {...}` and a blank line, in valid UTF-8 (what encode_event writes)."""
+    return (
+        raw.startswith(b"data: {")
+        and raw.endswith(b"}\n\n")
+        and raw.count(b"\n") == 2
+        and b"\r" not in raw
+        and _is_utf8(raw)
+    )
 
 
 def stream_converter(
@@ -131,6 +192,13 @@ class OpenAIPassthrough:
         self._closed = True
         return [DONE]
 
+    def passes_raw(self, block: bytes) -> bool:
+        return (
+            _one_data_line(block)
+            and not _ERROR_OR_USAGE_RAW.search(block)
+            and (self._finished or not _FINISHED_RAW.search(block))
+        )
+
 
 class AnthropicPassthrough:
     """Anthropic to Anthropic: events go through as they are; usage is read on the way."""
@@ -172,6 +240,10 @@ class AnthropicPassthrough:
         if not self._finished:
             raise cut_short()
         return []
+
+    def passes_raw(self, block: bytes) -> bool:
+        name, _, rest = block.partition(b"\n")
+        return name in _COPIED_ANTHROPIC_EVENTS and _one_data_line(rest)
 
 
 class OpenAIToAnthropic:
@@ -316,6 +388,9 @@ class OpenAIToAnthropic:
         out.append(encode_event(delta, "message_delta"))
         out.append(encode_event({"type": "message_stop"}, "message_stop"))
         return out
+
+    def passes_raw(self, block: bytes) -> bool:
+        return False  # every event is rewritten
 
 
 class AnthropicToOpenAI:
@@ -464,3 +539,6 @@ class AnthropicToOpenAI:
         if not self._finished:
             raise cut_short()
         return []
+
+    def passes_raw(self, block: bytes) -> bool:
+        return False  # every event is rewritten
