@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 _DEFAULT_CONFIG = "conf/plano.yaml"
 
-# One BLAS thread per worker: the workers already take the cores, and the embedded router's
-# numpy forward pass is fastest on one thread (tests/benchmarks/EMBEDDED_ROUTER_NOTES.md).
+# One BLAS thread per worker: the workers already take the cores (the embedded router's
+# onnxruntime session is pinned to one intra-op thread in code; numpy does the scoring).
 # OpenBLAS reads this once when numpy loads, so it is set here, in the master, before any worker
 # forks; workers inherit it. An explicit value in the environment wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -1,9 +1,10 @@
 """Run CPU-bound router work off the gevent loop when there is one.
 
-Under gunicorn's gevent worker a 5-10 ms numpy call in a greenlet stalls every other request of
-the worker; gevent's threadpool runs it in a native thread (numpy releases the GIL in its kernels)
-while the hub keeps serving. Without a patched, running hub (tests, the CLI, sync workers) the
-call is made directly. gevent is imported lazily and only if something already imported it.
+Under gunicorn's gevent worker a 5-10 ms encoder call in a greenlet stalls every other request of
+the worker; gevent's threadpool runs it in a native thread (onnxruntime's run and numpy's
+kernels release the GIL) while the hub keeps serving. Without a patched, running hub (tests, the
+CLI, sync workers) the call is made directly. gevent is imported lazily and only if something
+already imported it.
 """
 
 from __future__ import annotations

@@ -2,14 +2,14 @@
 
 Run from the repository root (the model must be installed: `plano install-router-model`):
 
-    python tests/benchmarks/bench_embedded_router.py [--model-dir DIR] [--with-examples]
+    python tests/benchmarks/bench_embedded_router.py [--model-dir DIR] [--with-examples] [--float32]
         [--eval-dir DIR]
 
 `--eval-dir tests/data/router_eval_holdout` measures on the held-out set, which was not used to
 tune the router (the default set was).
 
 Prints per config and overall: accuracy, per-route confusion, no-route precision/recall, accuracy
-by tag (followup, non_english, ...), p50/p95 decision latency on one BLAS thread, and the RSS the
+by tag (followup, non_english, ...), p50/p95 decision latency on one thread, and the RSS the
 router added to this process. `--sweep` also prints accuracy for a range of thresholds.
 """
 
@@ -184,6 +184,9 @@ def main() -> None:
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR, help="labelled set to read")
     parser.add_argument("--sweep", action="store_true", help="accuracy per threshold")
     parser.add_argument("--verbose", action="store_true", help="print every miss")
+    parser.add_argument(
+        "--float32", action="store_true", help="float32 layers instead of the default int8"
+    )
     args = parser.parse_args()
     # One BLAS thread: the target is latency on one core, and gunicorn runs a worker per core.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -197,7 +200,7 @@ def main() -> None:
     model_dir = args.model_dir or Path(os.environ.get("PLANO_ROUTER_MODEL_DIR", DEFAULT_MODEL_DIR))
     configs = load_configs(args.with_examples, args.eval_dir)
     start = time.perf_counter()
-    encoder = SentenceEncoder.load(model_dir)
+    encoder = SentenceEncoder.load(model_dir, quantized=not args.float32)
     router = EmbeddedRouter(encoder, configs[0].routes)
     load_s = time.perf_counter() - start
     start = time.perf_counter()

