@@ -280,6 +280,20 @@ def test_gateway_runs_as_the_images_non_root_user(gateway: Doc) -> None:
     assert any("pip install ." in run for run in dockerfile("RUN"))
 
 
+def test_the_image_carries_the_embedded_router_model_where_plano_looks() -> None:
+    # conf/plano.yaml, the image's default config, routes with the embedded router: without the
+    # model in the image the container would not start (the server names the missing files).
+    assert "llm_routing_model: embedded" in (REPO_ROOT / "conf" / "plano.yaml").read_text()
+    env = dict(item.split("=", 1) for line in dockerfile("ENV") for item in line.split())
+    model_dir = env["PLANO_ROUTER_MODEL_DIR"]
+    assert 'env.get("PLANO_ROUTER_MODEL_DIR")' in (REPO_ROOT / "plano/cli/boot.py").read_text()
+    installs = [run for run in dockerfile("RUN") if "plano install-router-model" in run]
+    assert installs == ['plano install-router-model --dir "$PLANO_ROUTER_MODEL_DIR"']
+    assert model_dir.startswith("/app/")  # readable by the image's user (chmod a+rX /app)
+    runs = dockerfile("RUN")
+    assert runs.index(installs[0]) > next(i for i, r in enumerate(runs) if "pip install ." in r)
+
+
 def test_hpa_scales_the_gateway_on_cpu(docs: list[Doc], gateway: Doc) -> None:
     (hpa,) = objects(docs, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
