@@ -1,9 +1,10 @@
 """In-process preference router: picks a route from a conversation with a small sentence encoder.
 
-Rules: runs on CPU with numpy, onnxruntime and the `tokenizers` package only (no torch, no onnx
-package, no network at request time). It may import the stdlib, numpy, onnxruntime, tokenizers
-and gevent (offload.py only, lazily); it must not import flask, requests, redis or other plano
-packages except `plano.errors`. Weights are loaded when `SentenceEncoder.load` or
+Rules: serves on CPU with numpy, onnxruntime and the `tokenizers` package only (no torch, no
+network at request time). It may import the stdlib, numpy, onnxruntime, tokenizers, gevent
+(offload.py only, lazily) and `onnx` (graph.py only, which builds the graph at install time and
+is imported lazily, so serving never loads it); it must not import flask, requests, redis or
+other plano packages except `plano.errors`. Weights are loaded when `SentenceEncoder.load` or
 `EmbeddedRouter.load` is called, never at import time; `plano install-router-model` puts them on
 disk and builds the onnxruntime graph next to them.
 """

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from plano.embedded_router.graph import EMBEDDINGS_INPUT, MASK_INPUT
+from plano.embedded_router.graph_io import EMBEDDINGS_INPUT, MASK_INPUT
 from plano.embedded_router.model_files import (
     ENCODER_FILE,
     TOKENIZER_FILE,

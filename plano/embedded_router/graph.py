@@ -1,39 +1,43 @@
 """all-MiniLM-L6-v2's encoder layers, mean pooling and L2 norm as an ONNX graph for onnxruntime.
 
 Built from the safetensors weights by `plano install-router-model` (int8, stored next to the
-weights) or in memory at load (float32), with no converter package: onnx_proto.py writes the
-protobuf. The graph mirrors Hugging Face's BertModel in inference mode with sentence-transformers'
-mean pooling and Normalize, using onnxruntime's fused CPU kernels (com.microsoft Attention,
-SkipLayerNormalization, BiasGelu: erf GELU, as BERT). Its input is the sum of word and position
-embeddings, gathered by the caller from the memory-mapped table, so the 47 MB table stays in the
-shared page cache.
+weights) or in memory at load (float32), with the `onnx` package (helper, numpy_helper) and
+onnxruntime's `quantize_dynamic`. Only this build path imports them: serving loads the stored
+file with onnxruntime alone (graph_io.py holds the names it needs). The graph mirrors Hugging
+Face's BertModel in inference mode with sentence-transformers' mean pooling and Normalize, using
+onnxruntime's fused CPU kernels (com.microsoft Attention, SkipLayerNormalization, BiasGelu: erf
+GELU, as BERT). Its input is the sum of word and position embeddings, gathered by the caller
+from the memory-mapped table, so the 47 MB table stays in the shared page cache.
 
-`quantized=True` stores the attention-output and feed-forward weights as int8 (one scale per
-output column) and runs them with DynamicQuantizeMatMul (activations quantized per call): a
-forward pass reads 19 MB of weights instead of 42 MB and uses integer GEMMs (benchmark p50
-8.5 ms instead of 12.6 ms). The query/key/value projection stays float32: quantizing it too
-saved another ~1 ms but cost 2 points of routing accuracy (tests/benchmarks/
-EMBEDDED_ROUTER_NOTES.md, "Encoder runtime").
+`quantized=True` stores the attention-output and feed-forward weights as int8 (symmetric, one
+scale per output column) and runs them with activations quantized per call (onnxruntime fuses
+the quantized MatMuls into DynamicQuantizeMatMul at load): a forward pass reads 19 MB of weights
+instead of 42 MB and uses integer GEMMs (benchmark p50 8.5 ms instead of 12.6 ms). The
+query/key/value projection (inside the fused Attention node, which is not quantized) stays
+float32: quantizing it too saved another ~1 ms but cost 2 points of routing accuracy
+(tests/benchmarks/EMBEDDED_ROUTER_NOTES.md, "Encoder runtime").
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from plano.embedded_router import onnx_proto as pb
+from plano.embedded_router.graph_io import EMBEDDINGS_INPUT, MASK_INPUT, OUTPUT
 
 Tensors = Mapping[str, npt.NDArray[np.generic]]
-EMBEDDINGS_INPUT = "embeddings"  # (batch, tokens, hidden) float32: word + position rows
-MASK_INPUT = "mask"  # (batch, tokens) int32: 1 for real tokens, 0 for padding
-OUTPUT = "sentence"  # (batch, hidden) float32, L2-normalised
-# Bump whenever the graph built from the same weights changes: installed files carry it in their
-# name (model_files.ENCODER_FILE), so an upgrade asks for `plano install-router-model` again.
-GRAPH_VERSION = 1
 _MS = "com.microsoft"
 _OPSETS = {"": 17, _MS: 1}
+IR_VERSION = 8  # ONNX 1.10+; every onnxruntime 1.x reads it
+PRODUCER = "plano-embedded-router"
 
 
 def count_layers(tensors: Tensors) -> int:
@@ -43,7 +47,15 @@ def count_layers(tensors: Tensors) -> int:
 
 def build_encoder_model(tensors: Tensors, heads: int, eps: float, *, quantized: bool) -> bytes:
     """Serialized ONNX model: embeddings + mask in, one unit-length sentence vector per row out."""
-    graph = _GraphBuilder(quantized)
+    model = _float32_model(tensors, heads, eps)
+    if quantized:
+        model = _quantize(model)
+    data: bytes = model.SerializeToString()
+    return data
+
+
+def _float32_model(tensors: Tensors, heads: int, eps: float) -> onnx.ModelProto:
+    graph = _GraphBuilder()
     x = graph.layer_norm(
         EMBEDDINGS_INPUT,
         tensors["embeddings.LayerNorm.weight"],
@@ -54,17 +66,55 @@ def build_encoder_model(tensors: Tensors, heads: int, eps: float, *, quantized: 
         x = _encoder_layer(graph, tensors, f"encoder.layer.{index}.", x, heads, eps)
     sentence = graph.mean_pool_and_normalize(x)
     hidden = int(tensors["embeddings.LayerNorm.weight"].shape[0])
-    return pb.model(
-        graph.nodes,
-        graph.initializers,
-        inputs=[
-            pb.value_info(EMBEDDINGS_INPUT, pb.FLOAT, ["batch", "tokens", hidden]),
-            pb.value_info(MASK_INPUT, pb.INT32, ["batch", "tokens"]),
-        ],
-        outputs=[pb.value_info(sentence, pb.FLOAT, ["batch", hidden])],
-        opsets=_OPSETS,
-        producer="plano-embedded-router",
-    )
+    inputs = [
+        helper.make_tensor_value_info(
+            EMBEDDINGS_INPUT, TensorProto.FLOAT, ["batch", "tokens", hidden]
+        ),
+        helper.make_tensor_value_info(MASK_INPUT, TensorProto.INT32, ["batch", "tokens"]),
+    ]
+    outputs = [helper.make_tensor_value_info(sentence, TensorProto.FLOAT, ["batch", hidden])]
+    body = helper.make_graph(graph.nodes, PRODUCER, inputs, outputs, graph.initializers)
+    opsets = [helper.make_opsetid(domain, version) for domain, version in _OPSETS.items()]
+    model = helper.make_model(body, opset_imports=opsets, producer_name=PRODUCER)
+    model.ir_version = IR_VERSION
+    return model
+
+
+def _quantize(model: onnx.ModelProto) -> onnx.ModelProto:
+    """int8 weights for every MatMul (attention output, feed-forward); Attention's QKV stays float.
+
+    Symmetric int8 with one scale per output column (per_channel; QInt8 weights are symmetric by
+    default), activations quantized per call.
+    """
+    hint = _DropPreprocessHint()
+    root = logging.getLogger()
+    root.addFilter(hint)
+    try:
+        with tempfile.TemporaryDirectory(prefix="plano-graph-") as tmp:
+            path = Path(tmp) / "encoder-int8.onnx"
+            quantize_dynamic(
+                model,
+                path,
+                op_types_to_quantize=["MatMul"],
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                # ONNX shape inference does not know com.microsoft ops; their outputs are float.
+                extra_options={"DefaultTensorType": TensorProto.FLOAT},
+            )
+            return onnx.load(str(path))
+    finally:
+        root.removeFilter(hint)
+
+
+class _DropPreprocessHint(logging.Filter):
+    """Drops quantize_dynamic's advice to run quant_pre_process first (logged on the root logger).
+
+    That step (shape inference, onnxruntime's graph fusions) is for exported models; ours is
+    written with the fused ops already, so the advice would only confuse `install-router-model`.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Please consider")
 
 
 def _encoder_layer(
@@ -102,10 +152,9 @@ def _encoder_layer(
 class _GraphBuilder:
     """Collects nodes and initializers; every value gets a fresh name."""
 
-    def __init__(self, quantized: bool) -> None:
-        self.quantized = quantized
-        self.nodes: list[bytes] = []
-        self.initializers: list[bytes] = []
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
         self._count = 0
 
     def _name(self, kind: str) -> str:
@@ -114,7 +163,7 @@ class _GraphBuilder:
 
     def constant(self, array: npt.NDArray[np.generic]) -> str:
         name = self._name("w")
-        self.initializers.append(pb.tensor(name, np.ascontiguousarray(array)))
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
     def op(
@@ -127,19 +176,14 @@ class _GraphBuilder:
         **attrs: int | float,
     ) -> str:
         out = out or self._name(op_type.lower())
-        self.nodes.append(pb.node(op_type, inputs, [out], domain=domain, **attrs))
+        node = helper.make_node(op_type, inputs, [out], name=out, domain=domain)
+        node.attribute.extend(helper.make_attribute(key, value) for key, value in attrs.items())
+        self.nodes.append(node)
         return out
 
     def matmul(self, x: str, weight: npt.NDArray[np.float32]) -> str:
-        """x @ weight (weight: in x out); int8 per output column when quantized."""
-        if not self.quantized:
-            return self.op("MatMul", [x, self.constant(weight)])
-        scale = np.abs(weight).max(axis=0) / np.float32(127.0)
-        scale[scale == 0.0] = 1.0
-        q = np.clip(np.rint(weight / scale), -127, 127).astype(np.int8)
-        zero = np.zeros(weight.shape[1], dtype=np.int8)
-        inputs = [x, self.constant(q), self.constant(scale.astype(np.float32))]
-        return self.op("DynamicQuantizeMatMul", [*inputs, self.constant(zero)], _MS)
+        """x @ weight (weight: in x out)."""
+        return self.op("MatMul", [x, self.constant(weight)])
 
     def attention(
         self, x: str, qkv_w: npt.NDArray[np.float32], qkv_b: npt.NDArray[np.float32], heads: int
@@ -168,7 +212,7 @@ class _GraphBuilder:
 
     def mean_pool_and_normalize(self, x: str) -> str:
         """Mean over real tokens (padding masked out), then L2 norm: sentence-transformers' head."""
-        mask = self.op("Cast", [MASK_INPUT], to=pb.FLOAT)
+        mask = self.op("Cast", [MASK_INPUT], to=TensorProto.FLOAT)
         mask3 = self.op("Unsqueeze", [mask, self.constant(np.array([2], dtype=np.int64))])
         tokens_axis = self.constant(np.array([1], dtype=np.int64))
         summed = self.op("ReduceSum", [self.op("Mul", [x, mask3]), tokens_axis], keepdims=0)

@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from plano.embedded_router.graph import GRAPH_VERSION, build_encoder_model
+from plano.embedded_router.graph_io import GRAPH_VERSION
 from plano.embedded_router.weights import map_safetensors
 from plano.errors import PlanoError
 
@@ -82,6 +82,10 @@ def is_installed(model_dir: Path, expected_sha256: str = WEIGHTS_SHA256) -> bool
 
 def encoder_graph(model_dir: Path, *, quantized: bool) -> bytes:
     """The serialized onnxruntime graph for the weights in model_dir (see graph.py)."""
+    # Imported here: graph.py needs `onnx` and onnxruntime's quantization tools, which only the
+    # install and float32 builds use; serving loads the stored graph with onnxruntime alone.
+    from plano.embedded_router.graph import build_encoder_model
+
     config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     return build_encoder_model(
         map_safetensors(model_dir / WEIGHTS_FILE),

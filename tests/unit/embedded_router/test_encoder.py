@@ -7,6 +7,8 @@ it. Routing accuracy with int8 is checked by tests/benchmarks/bench_embedded_rou
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,6 +92,22 @@ def test_concurrent_calls_from_threads_give_the_same_vectors(encoder: SentenceEn
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda t: encoder.encode([t])[0], texts))
     np.testing.assert_array_equal(np.stack(got), np.stack(expected))
+
+
+def test_serving_loads_the_installed_graph_without_onnx(model_dir: Path) -> None:
+    # `onnx` and onnxruntime's quantization tools only build the graph (install, float32 loads).
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from plano.embedded_router import EmbeddedRouter, SentenceEncoder\n"
+        "SentenceEncoder.load(Path(sys.argv[1])).encode(['hello'])\n"
+        "print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] == 'onnx' or m.startswith('onnxruntime.quantization')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(model_dir)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_empty_input_gives_empty_matrix(encoder: SentenceEncoder) -> None:

@@ -7,12 +7,8 @@ import math
 import numpy as np
 import onnxruntime as ort
 
-from plano.embedded_router.graph import (
-    EMBEDDINGS_INPUT,
-    MASK_INPUT,
-    build_encoder_model,
-    count_layers,
-)
+from plano.embedded_router.graph import build_encoder_model, count_layers
+from plano.embedded_router.graph_io import EMBEDDINGS_INPUT, MASK_INPUT
 
 from .tiny_bert import HEADS, LAYERS, bert_tensors
 

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from plano.embedded_router import EmbeddedRouter, RouterModelMissing, RouteText, install_model
-from plano.embedded_router.graph import EMBEDDINGS_INPUT, MASK_INPUT
+from plano.embedded_router.graph_io import EMBEDDINGS_INPUT, MASK_INPUT
 from plano.embedded_router.model_files import (
     ENCODER_FILE,
     ModelInstallFailed,
