@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import IO
 
 logger = logging.getLogger(__name__)
@@ -33,18 +34,23 @@ FIELDS = (
 )
 
 
-def _utc_now_iso(now: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-    return f"{seconds}.{int(now * 1000) % 1000:03d}Z"
-
-
 class RequestLog:
     """Appends one line per request; each line is a single write, so workers do not interleave."""
 
-    def __init__(self, target: str, stdout: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        stdout: IO[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._target = target
         self._fd: int | None = None
         self._stdout = stdout
+        self._clock = clock
+        # The formatted date and time of the last whole second seen: strftime on every line
+        # cost more than the rest of the timestamp.
+        self._second = -1
+        self._second_text = ""
         if target not in ("-", "off"):
             self._fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
@@ -57,7 +63,7 @@ class RequestLog:
         """Write one record; a failed write is logged, never raised: it must not fail a call."""
         if self._target == "off":
             return
-        record: dict[str, object] = {"time": _utc_now_iso(time.time())}
+        record: dict[str, object] = {"time": self._timestamp(self._clock())}
         record.update(fields)
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
         try:
@@ -69,6 +75,15 @@ class RequestLog:
                 out.flush()
         except (OSError, ValueError):
             logger.exception("could not write the request log")
+
+    def _timestamp(self, now: float) -> str:
+        """`now` as ISO 8601 UTC with milliseconds, e.g. 2026-11-30T09:12:31.649Z."""
+        millis = int(now * 1000)
+        second = millis // 1000
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{millis % 1000:03d}Z"
 
     def close(self) -> None:
         """Close the file, if any."""
