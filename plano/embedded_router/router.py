@@ -10,10 +10,13 @@ How a decision is made (numbers behind each step: tests/benchmarks/EMBEDDED_ROUT
    and a few in German, French and Spanish (background.py): broad views that are close to
    everything, or to any foreign text, stop winning every query. A route's score is its best
    view's z plus twice the mean z of its views.
-4. Conversation. Only user turns count. A latest turn of several sentences is scored whole and
-   sentence by sentence; its scores are the mean of the whole turn's and each route's best
-   sentence's, so one clear request inside a long message counts. When the latest turn is short
-   ("now in Java"), the previous user turn is scored too and the two score vectors are averaged.
+4. Conversation. User turns count, plus the assistant's question a short reply answers. A latest
+   turn of several sentences is scored whole and sentence by sentence; its scores are the mean of
+   the whole turn's and each route's best sentence's, so one clear request inside a long message
+   counts. When the latest turn is short ("now in Java"), the previous user turn is scored too
+   and the two score vectors are averaged; if the assistant asked a question just before it
+   ("Which one do you want to drop?" - "intro to philosophy"), the short turn is read together
+   with that question, since the reply alone says little.
 5. No route. The best route must reach a z threshold, and its cosine must beat the query's
    cosine to the closest generic or small-talk prompts by a margin, which turns small talk
    and off-topic requests away.
@@ -39,6 +42,7 @@ from plano.embedded_router.encoder import Matrix, SentenceEncoder
 from plano.embedded_router.model_files import DEFAULT_MODEL_DIR
 
 USER_ROLE = "user"
+ASSISTANT_ROLE = "assistant"
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 _QUERY_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:()]|\band\b|\bor\b|\.\s|\.$)\s*")
@@ -124,6 +128,26 @@ def user_turns(conversation: Sequence[tuple[str, str]]) -> list[str]:
     ]
 
 
+def question_before_latest(conversation: Sequence[tuple[str, str]]) -> str:
+    """The assistant's question the latest user turn answers: the last sentence of the assistant
+    turn between the last two user turns, when it ends with "?"; otherwise ""."""
+    for role, text in reversed(conversation[: _latest_user_index(conversation)]):
+        if role == USER_ROLE:
+            return ""
+        if role == ASSISTANT_ROLE and text.strip():
+            last_sentence = _QUERY_SENTENCE_END.split(" ".join(text.split()))[-1]
+            return last_sentence if last_sentence.endswith("?") else ""
+    return ""
+
+
+def _latest_user_index(conversation: Sequence[tuple[str, str]]) -> int:
+    for index in range(len(conversation) - 1, -1, -1):
+        role, text = conversation[index]
+        if role == USER_ROLE and text.strip():
+            return index
+    return 0
+
+
 class EmbeddedRouter:
     """Picks the route whose description fits the latest user intent, or None."""
 
@@ -195,9 +219,13 @@ class EmbeddedRouter:
         params = self.params
         latest = turns[-1]
         texts = [latest]
-        if len(turns) > 1 and self.encoder.token_count(latest) <= params.short_turn_tokens:
-            texts.append(turns[-2])
-        sentences = [s for s in _QUERY_SENTENCE_END.split(latest) if s]
+        if self.encoder.token_count(latest) <= params.short_turn_tokens:
+            question = question_before_latest(conversation)
+            if question:
+                texts = [f"{question} {latest}"]
+            if len(turns) > 1:
+                texts.append(turns[-2])
+        sentences = [s for s in _QUERY_SENTENCE_END.split(texts[0]) if s]
         if not 1 < len(sentences) <= params.max_sentences:
             sentences = []
         # One forward pass for all texts: the layer weights are streamed from memory once.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plano.embedded_router import EmbeddedRouter, RouterParams, RouteText, SentenceEncoder
-from plano.embedded_router.router import route_views, user_turns
+from plano.embedded_router.router import question_before_latest, route_views, user_turns
 
 ROUTES = (
     RouteText("code_generation", "Writing new code: functions, classes or scripts."),
@@ -67,6 +67,22 @@ def test_short_follow_up_alone_is_not_enough_but_context_routes_it(router: Embed
         ("user", "make it 5 days"),
     ]
     assert router.choose(conversation) == "travel"
+
+
+def test_short_reply_is_read_with_the_assistants_question(router: EmbeddedRouter) -> None:
+    question = ("assistant", "Of course! Where are you flying to?")
+    opening = ("user", "can you help me with something")
+    assert router.choose([opening, ("user", "Lisbon")]) is None
+    assert router.choose([opening, question, ("user", "Lisbon")]) == "travel"
+
+
+def test_question_before_latest_takes_only_a_question_answered_by_the_latest_turn() -> None:
+    asked = [("user", "a"), ("assistant", "Done. Which city?"), ("tool", "t"), ("user", "Rome")]
+    assert question_before_latest(asked) == "Which city?"
+    assert question_before_latest([("assistant", "Done."), ("user", "thanks")]) == ""
+    assert (
+        question_before_latest([("assistant", "Which city?"), ("user", "a"), ("user", "b")]) == ""
+    )
 
 
 def test_long_latest_turn_overrides_the_earlier_topic(router: EmbeddedRouter) -> None:
