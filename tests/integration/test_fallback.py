@@ -356,19 +356,24 @@ def _stream_raw(
     return reply, reply.text
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
-@pytest.mark.parametrize("cut", ["drop", "stall"])
-def test_openai_stream_cut_mid_way_ends_with_an_error_event(
-    fresh: Stack, cut: str, provider: str
-) -> None:
+def cut_the_stream(stack: Stack, cut: str, provider: str) -> str:
+    """Make `provider`'s fake drop or stall its stream after one chunk; the route that uses it."""
     behavior = (
         Behavior(text="abcdef", chunks=3, stream_drop_after=1)
         if cut == "drop"
         else Behavior(text="abcdef", chunks=3, stream_stall_after=1, stall_s=5)
     )
-    fake = fresh.primary if provider == "openai" else fresh.anthropic_fake
-    route = "status_route" if provider == "openai" else "anthropic_first_route"
+    fake = stack.primary if provider == "openai" else stack.anthropic_fake
     fake.set_default(behavior)
+    return "status_route" if provider == "openai" else "anthropic_first_route"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("cut", ["drop", "stall"])
+def test_openai_stream_cut_mid_way_ends_with_an_error_event(
+    fresh: Stack, cut: str, provider: str
+) -> None:
+    route = cut_the_stream(fresh, cut, provider)
     request_id = new_id()
     reply, text = _stream_raw(fresh, "/v1/chat/completions", request_id, route)
     assert reply.status_code == 200
@@ -408,14 +413,7 @@ def test_a_trickling_stream_is_cut_at_the_listener_timeout(fresh: Stack) -> None
 def test_anthropic_stream_cut_mid_way_ends_with_an_error_event(
     fresh: Stack, cut: str, provider: str
 ) -> None:
-    behavior = (
-        Behavior(text="abcdef", chunks=3, stream_drop_after=1)
-        if cut == "drop"
-        else Behavior(text="abcdef", chunks=3, stream_stall_after=1, stall_s=5)
-    )
-    fake = fresh.primary if provider == "openai" else fresh.anthropic_fake
-    route = "status_route" if provider == "openai" else "anthropic_first_route"
-    fake.set_default(behavior)
+    route = cut_the_stream(fresh, cut, provider)
     request_id = new_id()
     reply, text = _stream_raw(fresh, "/v1/messages", request_id, route)
     assert reply.status_code == 200

@@ -15,11 +15,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import openai
 import pytest
 import requests
+from anthropic.types import Message
+from openai.types.chat import ChatCompletion
 
 from tests.fakes.provider_server import Behavior, FakeProvider, RecordedRequest, ToolCall, Usage
 from tests.integration.conftest import StartPlano
@@ -142,16 +145,16 @@ def new_id() -> str:
     return f"sdk-{uuid.uuid4().hex}"
 
 
+# Every SDK client, sync or async: a key plano must not forward, no SDK retries, a bound wait.
+CLIENT_OPTIONS: dict[str, Any] = {"api_key": "sk-client-key", "max_retries": 0, "timeout": 20}
+
+
 def openai_client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=stack.openai_base, api_key="sk-client-key", max_retries=0, timeout=20
-    )
+    return openai.OpenAI(base_url=stack.openai_base, **CLIENT_OPTIONS)
 
 
 def anthropic_client(stack: Stack) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=stack.plano.url, api_key="sk-client-key", max_retries=0, timeout=20
-    )
+    return anthropic.Anthropic(base_url=stack.plano.url, **CLIENT_OPTIONS)
 
 
 # ------------------------------------------------------------------ the SDK matrix
@@ -171,6 +174,22 @@ def _lower(headers: object) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}  # type: ignore[attr-defined]
 
 
+def _openai_answer(completion: ChatCompletion, headers: object) -> Answer:
+    usage = completion.usage
+    assert usage is not None
+    return Answer(
+        completion.choices[0].message.content or "",
+        _lower(headers),
+        usage.prompt_tokens,
+        usage.completion_tokens,
+    )
+
+
+def _anthropic_answer(message: Message, headers: object) -> Answer:
+    text = "".join(block.text for block in message.content if block.type == "text")
+    return Answer(text, _lower(headers), message.usage.input_tokens, message.usage.output_tokens)
+
+
 def openai_sync(stack: Stack, model: str, request_id: str) -> Answer:
     with openai_client(stack) as client:
         raw = client.chat.completions.with_raw_response.create(
@@ -178,36 +197,18 @@ def openai_sync(stack: Stack, model: str, request_id: str) -> Answer:
             messages=[{"role": "user", "content": "hi"}],
             extra_headers={"x-request-id": request_id},
         )
-        completion = raw.parse()
-        usage = completion.usage
-        assert usage is not None
-        return Answer(
-            completion.choices[0].message.content or "",
-            _lower(raw.headers),
-            usage.prompt_tokens,
-            usage.completion_tokens,
-        )
+        return _openai_answer(raw.parse(), raw.headers)
 
 
 def openai_async(stack: Stack, model: str, request_id: str) -> Answer:
     async def run() -> Answer:
-        async with openai.AsyncOpenAI(
-            base_url=stack.openai_base, api_key="sk-client-key", max_retries=0, timeout=20
-        ) as client:
+        async with openai.AsyncOpenAI(base_url=stack.openai_base, **CLIENT_OPTIONS) as client:
             raw = await client.chat.completions.with_raw_response.create(
                 model=model,
                 messages=[{"role": "user", "content": "hi"}],
                 extra_headers={"x-request-id": request_id},
             )
-            completion = raw.parse()
-            usage = completion.usage
-            assert usage is not None
-            return Answer(
-                completion.choices[0].message.content or "",
-                _lower(raw.headers),
-                usage.prompt_tokens,
-                usage.completion_tokens,
-            )
+            return _openai_answer(raw.parse(), raw.headers)
 
     return asyncio.run(run())
 
@@ -241,29 +242,19 @@ def anthropic_sync(stack: Stack, model: str, request_id: str) -> Answer:
             messages=[{"role": "user", "content": "hi"}],
             extra_headers={"x-request-id": request_id},
         )
-        message = raw.parse()
-        text = "".join(block.text for block in message.content if block.type == "text")
-        return Answer(
-            text, _lower(raw.headers), message.usage.input_tokens, message.usage.output_tokens
-        )
+        return _anthropic_answer(raw.parse(), raw.headers)
 
 
 def anthropic_async(stack: Stack, model: str, request_id: str) -> Answer:
     async def run() -> Answer:
-        async with anthropic.AsyncAnthropic(
-            base_url=stack.plano.url, api_key="sk-client-key", max_retries=0, timeout=20
-        ) as client:
+        async with anthropic.AsyncAnthropic(base_url=stack.plano.url, **CLIENT_OPTIONS) as client:
             raw = await client.messages.with_raw_response.create(
                 model=model,
                 max_tokens=64,
                 messages=[{"role": "user", "content": "hi"}],
                 extra_headers={"x-request-id": request_id},
             )
-            message = await raw.parse()
-            text = "".join(block.text for block in message.content if block.type == "text")
-            return Answer(
-                text, _lower(raw.headers), message.usage.input_tokens, message.usage.output_tokens
-            )
+            return _anthropic_answer(await raw.parse(), raw.headers)
 
     return asyncio.run(run())
 
@@ -282,8 +273,7 @@ def anthropic_stream(stack: Stack, model: str, request_id: str) -> Answer:
         assert kinds.count("message_start") == 1, kinds
         assert kinds.count("message_stop") == 1, kinds
         assert kinds[-1] == "message_stop", kinds
-        text = "".join(block.text for block in message.content if block.type == "text")
-        return Answer(text, headers, message.usage.input_tokens, message.usage.output_tokens)
+        return _anthropic_answer(message, headers)
 
 
 CLIENTS = {
@@ -489,15 +479,13 @@ def test_no_model_and_no_routes_goes_to_the_default(
 def test_no_model_no_routes_no_default_is_400(stack: Stack, plano_server: StartPlano) -> None:
     server = plano_server(NO_DEFAULT_CONFIG.format(openai_url=stack.openai_fake.base_url))
     with (
-        openai.OpenAI(
-            base_url=f"{server.url}/v1", api_key="k", max_retries=0, timeout=20
-        ) as client,
+        openai.OpenAI(base_url=f"{server.url}/v1", **CLIENT_OPTIONS) as client,
         pytest.raises(openai.BadRequestError) as caught,
     ):
         client.chat.completions.create(model="", messages=[{"role": "user", "content": "hi"}])
     assert caught.value.status_code == 400
     with (
-        anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0, timeout=20) as client,
+        anthropic.Anthropic(base_url=server.url, **CLIENT_OPTIONS) as client,
         pytest.raises(anthropic.BadRequestError) as bad,
     ):
         client.messages.create(model="", max_tokens=8, messages=[{"role": "user", "content": "x"}])
