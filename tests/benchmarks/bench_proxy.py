@@ -4,11 +4,14 @@ Run from the repository root (not part of the test run; pytest collects test_*.p
 
     .venv/bin/python -m tests.benchmarks.bench_proxy [--seconds 5] [--concurrency 1,16,64]
 
-Three servers, each measured non-streaming and streaming (20 content chunks) at each concurrency:
+Four targets, each measured non-streaming and streaming (20 content chunks) at each concurrency:
 - `direct`: the load generator straight to the fake provider;
 - `floor`: a bare Flask view that forwards the body with urllib3 (tests/benchmarks/floor_app.py)
-  under the same gunicorn: what the mandated stack costs before plano does anything;
-- `plano`: through plano under `gunicorn -c conf/gunicorn.conf.py -w 1` (one gevent worker).
+  under the same gunicorn settings and worker class as `plano`: what the stack costs before
+  plano does anything;
+- `plano`: through plano under `gunicorn -c conf/gunicorn.conf.py -w 1` (one worker of the
+  shipped class, plano.worker.PlanoWorker: gevent's pywsgi server);
+- `plano -k gevent`: the same under gunicorn's plain gevent worker (SPEC §2's command).
 
 The fake provider is a gevent raw-socket server in its own process that replays canned bytes
 (an OpenAI completion, or a chunked SSE stream written one event per send). The load generator
@@ -302,14 +305,18 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="plano-bench-"))
     config = tmp / "plano.yaml"
     config.write_text(CONFIG.format(port=fake_port, tmp=tmp))
-    server = GunicornServer(
-        config, tmp, workers=1, extra_args=("-c", "conf/gunicorn.conf.py"), start_timeout_s=120
+    conf = ("-c", "conf/gunicorn.conf.py")
+    server = GunicornServer(config, tmp, workers=1, extra_args=conf, start_timeout_s=120)
+    # The same plano under gunicorn's plain `-k gevent` (SPEC §2), to show what the shipped
+    # worker class saves.
+    plain = GunicornServer(
+        config, tmp, workers=1, extra_args=conf, worker_class="gevent", start_timeout_s=120
     )
     floor = GunicornServer(
         config,
         tmp,
         workers=1,
-        extra_args=("-c", "conf/gunicorn.conf.py"),
+        extra_args=conf,
         app="tests.benchmarks.floor_app:app",
         env={"FLOOR_UPSTREAM": f"http://127.0.0.1:{fake_port}"},
         start_timeout_s=120,
@@ -317,50 +324,33 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[Cell] = []
     try:
         _wait_listening(fake_port)
-        server.start()
-        floor.start()
+        for started in (server, plain, floor):
+            started.start()
         worker_pids = server.wait_for_workers(1)
-        plano_pids = [server.pid, *worker_pids]
-        floor_pids = [floor.pid, *floor.wait_for_workers(1)]
+        targets = [
+            ("floor", floor.port, [floor.pid, *floor.wait_for_workers(1)]),
+            ("direct", fake_port, [fake.pid]),
+            ("plano", server.port, [server.pid, *worker_pids]),
+            ("plano -k gevent", plain.port, [plain.pid, *plain.wait_for_workers(1)]),
+        ]
         for stream in (False, True):
             for concurrency in levels:
-                cells.append(
-                    measure(
-                        "floor",
-                        floor.port,
-                        "/v1/chat/completions",
-                        stream,
-                        concurrency,
-                        args.seconds,
-                        floor_pids,
-                    )  # fmt: skip
-                )
-                cells.append(
-                    measure(
-                        "direct",
-                        fake_port,
-                        "/v1/chat/completions",
-                        stream,
-                        concurrency,
-                        args.seconds,
-                        [fake.pid],
-                    )  # fmt: skip
-                )
-                cells.append(
-                    measure(
-                        "plano",
-                        server.port,
-                        "/v1/chat/completions",
-                        stream,
-                        concurrency,
-                        args.seconds,
-                        plano_pids,
-                    )  # fmt: skip
-                )
+                for name, port, pids in targets:
+                    cells.append(
+                        measure(
+                            name,
+                            port,
+                            "/v1/chat/completions",
+                            stream,
+                            concurrency,
+                            args.seconds,
+                            pids,
+                        )  # fmt: skip
+                    )
         rss = max(rss_mib(pid) for pid in worker_pids)
     finally:
-        server.stop()
-        floor.stop()
+        for stopped in (server, plain, floor):
+            stopped.stop()
         fake.kill()
         fake.wait()
     return report(cells, rss)

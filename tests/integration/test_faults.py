@@ -36,7 +36,7 @@ from tests.integration.dialects import (
     body_for,
     path_of,
 )
-from tests.services.gunicorn import GunicornServer
+from tests.services.gunicorn import WORKER_CLASS_IDS, WORKER_CLASSES, GunicornServer
 from tests.services.ports import free_port
 from tests.services.redis_server import RedisServer
 
@@ -111,10 +111,10 @@ def _render(**values: object) -> str:
     return CONFIG.format(**values)
 
 
-def _start(config_text: str, tmp: Path) -> GunicornServer:
+def _start(config_text: str, tmp: Path, worker_class: str | None = None) -> GunicornServer:
     config = tmp / "plano.yaml"
     config.write_text(config_text.replace("{tmp}", str(tmp)), encoding="utf-8")
-    return GunicornServer(config, tmp, workers=1).start()
+    return GunicornServer(config, tmp, workers=1, worker_class=worker_class).start()
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -147,8 +147,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+@pytest.fixture(scope="module", params=WORKER_CLASSES, ids=WORKER_CLASS_IDS)
+def worker_class(request: pytest.FixtureRequest) -> str:
+    """The `faulty` server runs under each worker class (the proxy's faults are worker-bound)."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
 def faulty(
+    worker_class: str,
     tmp_path_factory: pytest.TempPathFactory,
     fake: FakeProvider,
     router: FakeRouter,
@@ -162,7 +169,7 @@ def faulty(
         prometheus=garbage.base_url,
         redis=redis_server.url,
     )
-    server = _start(text, tmp_path_factory.mktemp("faulty"))
+    server = _start(text, tmp_path_factory.mktemp("faulty"), worker_class)
     yield server
     server.stop()
 
@@ -479,6 +486,7 @@ def _source_age(server: GunicornServer, source: str) -> float:
     raise AssertionError(f"no age exported for {source}:\n{metrics}")
 
 
+@pytest.mark.usefixtures("worker_class")  # getfixturevalue("faulty") needs its parameter
 @pytest.mark.parametrize("server_name", ["faulty", "deps_down"])
 def test_metrics_sources_down_or_garbage_leave_declared_order(request, router, server_name):
     """Prometheus and the price catalog, down or answering garbage: served in declared order."""

@@ -29,7 +29,7 @@ from tests.fakes.provider_server import Behavior, FakeProvider
 from tests.fakes.router_server import FakeRouter
 from tests.integration.dialects import ANTHROPIC, OPENAI, assert_error_body, sse_events
 from tests.integration.rawhttp import RawHttp, RawReply, build_request
-from tests.services.gunicorn import GunicornServer
+from tests.services.gunicorn import WORKER_CLASS_IDS, WORKER_CLASSES, GunicornServer
 
 OPENAI_KEY = "sk-fuzz-openai-9d8c7b6a5f4e3d2c"
 ANTHROPIC_KEY = "sk-ant-fuzz-1a2b3c4d5e6f7a8b"
@@ -128,15 +128,18 @@ def router() -> Iterator[FakeRouter]:
         yield fake_router
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=WORKER_CLASSES, ids=WORKER_CLASS_IDS)
 def plano(
-    tmp_path_factory: pytest.TempPathFactory, fake: FakeProvider, router: FakeRouter
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    fake: FakeProvider,
+    router: FakeRouter,
 ) -> Iterator[GunicornServer]:
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     config = tmp / "plano.yaml"
     text = CONFIG.replace("{fake}", fake.base_url).replace("{router}", router.base_url)
     config.write_text(text.replace("{tmp}", str(tmp)), encoding="utf-8")
-    server = GunicornServer(config, tmp, workers=1).start()
+    server = GunicornServer(config, tmp, workers=1, worker_class=request.param).start()
     yield server
     server.stop()
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from tests.fakes.provider_server import Behavior, FakeProvider, RecordedRequest
-from tests.services.gunicorn import GunicornServer
+from tests.services.gunicorn import WORKER_CLASS_IDS, WORKER_CLASSES, GunicornServer
 
 OPENAI_KEY = "sk-HYGIENE-openai-4f1c9d2e7a"
 ANTHROPIC_KEY = "sk-ant-HYGIENE-anthropic-8b3e6f0a1d"
@@ -67,8 +67,10 @@ class Stack:
         return matching[0]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=WORKER_CLASSES, ids=WORKER_CLASS_IDS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("hygiene")
     with FakeProvider() as openai_fake, FakeProvider() as anthropic_fake:
         log = tmp / "requests.log"
@@ -83,7 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 max_body=MAX_BODY_BYTES,
             )
         )
-        with GunicornServer(config, tmp, workers=1) as plano:
+        with GunicornServer(config, tmp, workers=1, worker_class=request.param) as plano:
             with requests.Session() as http:
                 yield Stack(plano, openai_fake, anthropic_fake, log, http)
 

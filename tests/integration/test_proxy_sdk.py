@@ -27,7 +27,7 @@ from openai.types.chat import ChatCompletion
 from tests.fakes.provider_server import Behavior, FakeProvider, RecordedRequest, ToolCall, Usage
 from tests.integration.conftest import StartPlano
 from tests.integration.request_log import wait_for_log_record
-from tests.services.gunicorn import GunicornServer
+from tests.services.gunicorn import WORKER_CLASS_IDS, WORKER_CLASSES, GunicornServer
 
 OPENAI_TEXT = "Hello from the OpenAI-shaped fake."
 ANTHROPIC_TEXT = "Hello from the Anthropic-shaped fake."
@@ -109,8 +109,10 @@ class Stack:
         return wait_for_log_record(self.request_log, request_id, timeout_s)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=WORKER_CLASSES, ids=WORKER_CLASS_IDS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("proxy_sdk")
     slow = dict(chunks=SLOW_CHUNKS, chunk_delay_s=CHUNK_DELAY_S)
     with (
@@ -136,7 +138,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 openai_url=openai_fake.base_url, anthropic_url=anthropic_fake.base_url, log=log
             )
         )
-        with GunicornServer(config, tmp, workers=1) as plano:
+        with GunicornServer(config, tmp, workers=1, worker_class=request.param) as plano:
             with requests.Session() as http:
                 yield Stack(plano, openai_fake, anthropic_fake, log, http)
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from tests.integration.dialects import (
     path_of,
 )
 from tests.integration.rawhttp import RawHttp, build_request
-from tests.services.gunicorn import GunicornServer
+from tests.services.gunicorn import WORKER_CLASS_IDS, WORKER_CLASSES, GunicornServer
 
 OPENAI_KEY = "sk-security-openai-7e6d5c4b3a"
 ANTHROPIC_KEY = "sk-ant-security-0f9e8d7c6b"
@@ -104,9 +105,12 @@ def router() -> Iterator[FakeRouter]:
         yield fake_router
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=WORKER_CLASSES, ids=WORKER_CLASS_IDS)
 def plano(
-    tmp_path_factory: pytest.TempPathFactory, fake: FakeProvider, router: FakeRouter
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    fake: FakeProvider,
+    router: FakeRouter,
 ) -> Iterator[GunicornServer]:
     tmp: Path = tmp_path_factory.mktemp("security")
     text = CONFIG.format(
@@ -118,7 +122,7 @@ def plano(
     )
     config = tmp / "plano.yaml"
     config.write_text(text.replace("{tmp}", str(tmp)), encoding="utf-8")
-    server = GunicornServer(config, tmp, workers=1).start()
+    server = GunicornServer(config, tmp, workers=1, worker_class=request.param).start()
     yield server
     server.stop()
 
@@ -402,23 +406,47 @@ def test_lying_content_length_smaller_than_the_body(plano, fake):
     assert fake.request_count == 0
 
 
-def test_smuggled_second_request_is_not_forwarded(plano, fake):
-    """Content-Length and Transfer-Encoding together (CL.TE smuggling): never two upstream calls."""
-    fake.clear()
+def _smuggling(framing: str) -> bytes:
+    """A request whose body, framed the other way, carries a second complete request."""
     inner = json.dumps(body_for(OPENAI, "openai/gpt-4o")).encode()
     smuggled = build_request(
         b"POST", b"/v1/chat/completions", [(b"Content-Type", b"application/json")], inner
     )
-    body = b"0\r\n\r\n" + smuggled
-    headers = [
-        (b"Content-Type", b"application/json"),
-        (b"Content-Length", b"%d" % len(body)),
-        (b"Transfer-Encoding", b"chunked"),
-    ]
-    with RawHttp(plano.port, timeout_s=10) as conn:
-        reply = conn.send(build_request(b"POST", b"/v1/chat/completions", headers, body,
-                                        content_length=False))  # fmt: skip
-        assert reply.status in (400, 501), reply
+    chunked_then_smuggled = b"0\r\n\r\n" + smuggled
+    body, headers = {
+        # CL.TE: a front proxy reading Content-Length forwards it all; chunked ends at "0".
+        "cl-te": (
+            chunked_then_smuggled,
+            [(b"Content-Length", b"%d" % len(chunked_then_smuggled)),
+             (b"Transfer-Encoding", b"chunked")],
+        ),
+        # TE.TE: a coding list one side reads as chunked and the other does not.
+        "te-list": (chunked_then_smuggled, [(b"Transfer-Encoding", b"gzip, chunked")]),
+        "te-twice": (
+            chunked_then_smuggled,
+            [(b"Transfer-Encoding", b"chunked"), (b"Transfer-Encoding", b"identity")],
+        ),
+        # Two lengths: one side takes the first, the other the last.
+        "cl-twice": (smuggled, [(b"Content-Length", b"0"),
+                                (b"Content-Length", b"%d" % len(smuggled))]),
+        # A length only a lenient parser reads as 0.
+        "cl-signed": (smuggled, [(b"Content-Length", b"+0")]),
+    }[framing]  # fmt: skip
+    headers = [(b"Content-Type", b"application/json"), *headers]
+    return build_request(b"POST", b"/v1/chat/completions", headers, body, content_length=False)
+
+
+@pytest.mark.parametrize("framing", ["cl-te", "te-list", "te-twice", "cl-twice", "cl-signed"])
+def test_ambiguous_framing_is_refused_and_the_connection_closed(plano, fake, framing):
+    """Request smuggling: one answer, 400 or 501, the connection closed, nothing forwarded."""
+    fake.clear()
+    with socket.create_connection(("127.0.0.1", plano.port), timeout=10) as sock:
+        sock.sendall(_smuggling(framing))
+        received = b""
+        while chunk := sock.recv(65536):  # until the server closes (timeout: the test fails)
+            received += chunk
+    assert received.split(b" ", 2)[1] in (b"400", b"501"), received[:200]
+    assert received.count(b"HTTP/1.1 ") == 1, received
     assert fake.request_count == 0
 
 

@@ -8,7 +8,9 @@
 The command is the plain one of SPEC §2, run from the repository root with `PLANO_CONFIG` set:
 `python -m gunicorn -k gevent -w N -b 127.0.0.1:<port> [extra_args] wsgi:app`. Pass
 `extra_args=("-c", "conf/gunicorn.conf.py")` to run with the shipped tuning; its bind is
-overridden by `-b`. With `bind_from_config=True` no `-b` is passed (`port=` must then be the
+overridden by `-b`, and `-k gevent` is left out so its worker class (SHIPPED_WORKER) is the
+one tested. `worker_class=` picks a class explicitly; the proxy's end-to-end modules run under
+both WORKER_CLASSES. With `bind_from_config=True` no `-b` is passed (`port=` must then be the
 config's listener port); with `workers=None` no `-w` (the conf file decides). `app=` and `cwd=`
 serve another WSGI app (runner tests use a stub).
 
@@ -56,6 +58,13 @@ def http_status(url: str, timeout_s: float = 1.0) -> int | None:
         return None
 
 
+#: The worker class conf/gunicorn.conf.py ships (gevent's pywsgi server, held to gunicorn's rules).
+SHIPPED_WORKER = "plano.worker.PlanoWorker"
+#: The plain `-k gevent` of SPEC §2 and the shipped class: what the proxy modules run under.
+WORKER_CLASSES = ("gevent", SHIPPED_WORKER)
+WORKER_CLASS_IDS = ("gevent", "shipped")
+
+
 class GunicornServer(GroupServer):
     """One gunicorn master (and its workers) in its own process group."""
 
@@ -72,6 +81,7 @@ class GunicornServer(GroupServer):
         bind_from_config: bool = False,
         app: str = "wsgi:app",
         cwd: Path = REPO_ROOT,
+        worker_class: str | None = None,
     ) -> None:
         self.config_path = Path(config_path)
         self.tmp_path = tmp_path
@@ -82,6 +92,9 @@ class GunicornServer(GroupServer):
         self.bind_from_config = bind_from_config
         self.app = app
         self.cwd = cwd
+        if worker_class is None and "-c" not in self.extra_args:
+            worker_class = "gevent"
+        self.worker_class = worker_class
         self.log_path = tmp_path / f"gunicorn-{self.port}.log"
         self.env = self._environment(env)
 
@@ -102,9 +115,10 @@ class GunicornServer(GroupServer):
         """The gunicorn command line."""
         bind = [] if self.bind_from_config else ["-b", f"{HOST}:{self.port}"]
         workers = [] if self.workers is None else ["-w", str(self.workers)]
+        worker_class = [] if self.worker_class is None else ["-k", self.worker_class]
         return [
             sys.executable, "-m", "gunicorn",
-            "-k", "gevent",
+            *worker_class,
             *workers,
             *bind,
             *self.extra_args,

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.fakes.provider_server import Behavior, FakeProvider
-from tests.services.gunicorn import REPO_ROOT, GunicornServer
+from tests.services.gunicorn import REPO_ROOT, SHIPPED_WORKER, GunicornServer
 from tests.services.ports import free_port, wait_until_closed
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def test_settings_come_from_the_plano_config_and_the_environment(
     config = write_config(tmp_path, "http://127.0.0.1:1/v1", 12345, timeout="120s")
     conf = load_conf(monkeypatch, config)
     assert conf["bind"] == ["127.0.0.1:12345"]
-    assert conf["worker_class"] == "gevent"
+    assert conf["worker_class"] == SHIPPED_WORKER
     assert conf["workers"] == 2
     assert conf["worker_connections"] == 1000
     assert conf["timeout"] == 150
