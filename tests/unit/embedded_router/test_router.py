@@ -1,10 +1,15 @@
-"""EmbeddedRouter decisions: routing, no route, follow-ups, ignored roles and per-request routes."""
+"""EmbeddedRouter decisions: routing, no route, follow-ups, ignored roles, per-request routes and
+foreign turns read through the gloss."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from plano.embedded_router import EmbeddedRouter, RouterParams, RouteText, SentenceEncoder
+from plano.embedded_router.gloss import Glosser
+from plano.embedded_router.model_files import load_lexicon
 from plano.embedded_router.router import question_before_latest, route_views, user_turns
 
 ROUTES = (
@@ -194,3 +199,33 @@ def test_a_clear_sentence_inside_a_long_turn_lifts_its_route(
     whole_only = EmbeddedRouter(encoder, ROUTES, RouterParams(max_sentences=0))
     with_sentences = router.scores(ROUTES, conversation)["code_generation"]
     assert with_sentences > whole_only.scores(ROUTES, conversation)["code_generation"]
+
+
+SUPPORT_ROUTES = (
+    RouteText("billing", "Invoices, charges, refunds and payment methods."),
+    RouteText("orders_shipping", "Order status, delivery, lost or damaged parcels."),
+    RouteText("account", "Login problems, passwords and account settings."),
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Mein Paket ist seit einer Woche nicht angekommen", "orders_shipping"),
+        ("Je n'arrive plus à me connecter à mon compte depuis hier", "account"),
+        ("Necesito cambiar mi contraseña", "account"),
+    ],
+)
+def test_foreign_turns_are_routed_through_the_gloss(
+    encoder: SentenceEncoder, model_dir: Path, message: str, expected: str
+) -> None:
+    glossing = EmbeddedRouter(encoder, SUPPORT_ROUTES, glosser=Glosser(load_lexicon(model_dir)))
+    assert glossing.choose([("user", message)]) == expected
+
+
+def test_load_reads_the_lexicon_next_to_the_model(model_dir: Path) -> None:
+    loaded = EmbeddedRouter.load(SUPPORT_ROUTES, model_dir)
+    assert loaded.glosser is not None
+    assert loaded.choose([("user", "Mein Paket ist seit einer Woche nicht angekommen")]) == (
+        "orders_shipping"
+    )
