@@ -5,7 +5,7 @@ gunicorn has two gevent workers. `-k gevent` parses HTTP with gunicorn's own pur
 call under the same Flask app (README, Performance), so the shipped configuration runs it.
 Plain `-k gevent` (SPEC §2) keeps working unchanged; the proxy's tests run under both.
 
-pywsgi is more lenient than gunicorn where a gateway must not be, and slower at one step; the
+pywsgi is more lenient than gunicorn where a gateway must not be, and slower at two steps; the
 handler here changes three things:
 - The request's header block is parsed by plano.request_head: strictly (a malformed line or
   ambiguous body framing, the request-smuggling shapes, get 400 and a closed connection, as
@@ -14,8 +14,9 @@ handler here changes three things:
   each waiting connection holds one of the worker's `worker_connections` slots. The handler
   drops a connection that sends no request line for `keepalive` seconds, as gunicorn's own
   gevent worker does (`keepalive = 0`: one request per connection).
-- No access-log record is built when no access log is configured (the default: plano writes
-  its own request log).
+- Writes: one plain `send` per reply or stream event instead of gevent's `sendall`, which
+  makes a getsockopt system call before every write; and no access-log record when no access
+  log is configured (the default: plano writes its own request log).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class StrictHandler(PyWSGIHandler):  # type: ignore[misc]
     #: per worker. 0: no keep-alive, and no limit on the one request line.
     keepalive_s: float = 2.0
     access_log_enabled: bool = False
+    code: int  # pywsgi's: the response status code (annotated for the type checker only)
 
     def read_requestline(self) -> str:
         """The next request line, or "" (close the connection) after `keepalive_s` of silence."""
@@ -56,6 +58,26 @@ class StrictHandler(PyWSGIHandler):  # type: ignore[misc]
         if self.keepalive_s <= 0:
             self.close_connection = True
         return parsed
+
+    def _sendall(self, data: bytes) -> None:
+        """pywsgi's write: one plain send first, the rest (if any) through gevent's sendall.
+
+        gevent's sendall asks the kernel for the socket's send-buffer size (a getsockopt
+        call) before every write, and a stream writes once per event. A reply or event that
+        fits the socket buffer, nearly all of them, now costs one send; a larger one finishes
+        through sendall, which waits for the socket as before.
+        """
+        sock = self.socket
+        try:
+            sent = sock.send(data)
+            if sent < len(data):
+                sock.sendall(memoryview(data)[sent:])
+        except OSError as exc:  # as pywsgi's own: the status line of the access log says why
+            self.status = f"socket error: {exc}"
+            if self.code > 0:
+                self.code = -self.code
+            raise
+        self.response_length += len(data)
 
     def log_request(self) -> None:
         """Write the access-log line, only when an access log is configured."""
