@@ -40,7 +40,7 @@ from plano.translation.errors import (
 )
 from plano.translation.requests import to_anthropic_request, to_openai_request
 from plano.translation.responses import Usage, to_anthropic_response, to_openai_response, usage_of
-from plano.translation.sse import SseDecoder
+from plano.translation.sse import SseDecoder, dumps
 from plano.translation.streams import StreamConverter, convert_chunks, stream_converter
 
 logger = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class Gateway:
             upstream_body = to_openai_request(body, call.dialect, resolved.upstream_id)
         else:
             upstream_body = to_anthropic_request(body, call.dialect, resolved.upstream_id)
-        payload = json.dumps(upstream_body, separators=(",", ":"), ensure_ascii=False).encode()
+        payload = _dumps(upstream_body)
         sent_at = self._p.clock()
         reply = client.send(
             resolved.upstream_id, payload, attempt.context.headers, attempt.context.request_id
@@ -561,7 +561,7 @@ def _redact(body: bytes, secrets: set[str]) -> bytes:
 
 
 def _dumps(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(value).encode()
 
 
 def _wants_stream_usage(body: Mapping[str, object]) -> bool:

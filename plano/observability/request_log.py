@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import IO
 
 logger = logging.getLogger(__name__)
+# Built once: json.dumps with options builds a new encoder on every call (~4 µs).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 FIELDS = (
     "request_id",
@@ -65,7 +67,7 @@ class RequestLog:
             return
         record: dict[str, object] = {"time": self._timestamp(self._clock())}
         record.update(fields)
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+        line = _ENCODER.encode(record) + "\n"
         try:
             if self._fd is not None:
                 os.write(self._fd, line.encode())
