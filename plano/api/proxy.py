@@ -24,6 +24,8 @@ def _respond(reply: Reply) -> Response:
     else:
         response = Response(reply.body, status=reply.status, content_type=reply.content_type)
     response.headers.update(reply.headers)
+    if reply.after_sent is not None:
+        response.call_on_close(reply.after_sent)
     return response
 
 
