@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 SSE = "text/event-stream"
+SSE_UTF8 = "text/event-stream; charset=utf-8"  # what plano's streams are sent as
 REDACTED = b"[redacted]"
 MIN_REDACTED_KEY = 8
 
@@ -401,7 +402,7 @@ class Gateway:
             stream=self._relay(
                 reply, chunks, decoder, converter, first_out, resolved, attempt, sent_at
             ),
-            content_type=SSE,
+            content_type=SSE_UTF8,
         )
 
     def _relay(

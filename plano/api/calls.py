@@ -1,15 +1,20 @@
-"""Turning an HTTP request into a typed call: body, routes override, affinity, context."""
+"""Turning a WSGI request into a typed call: request id, body, routes override, affinity, context.
+
+Everything here reads the WSGI environ, not Flask's request object: the proxy endpoints are
+served in front of Flask's dispatch (plano.api.proxy), the decision endpoints through it, and
+both share these functions.
+"""
 
 from __future__ import annotations
 
 import json
 import random
 import re
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
-from flask import current_app, g, request
-
+from plano.config.model import Settings
 from plano.config.request_routes import parse_request_routes
 from plano.errors import InvalidRequest, PayloadTooLarge
 from plano.gateway import RequestContext
@@ -30,6 +35,9 @@ MAX_REQUEST_ID = 128
 # as UTF-8 for the provider. Scanning the raw bytes keeps the full check off the common path.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
+#: The WSGI environ, as servers hand it over.
+Environ = Mapping[str, Any]
+
 
 @dataclass(frozen=True, slots=True)
 class IncomingCall:
@@ -40,23 +48,54 @@ class IncomingCall:
     context: RequestContext
 
 
-def assign_request_id() -> None:
-    """Keep the client's (or nginx's) request id when sane, else make one."""
-    given = request.environ.get(_REQUEST_ID_KEY, "")
+def request_id_of(environ: Environ) -> str:
+    """The client's (or nginx's) request id when sane, else a new one."""
+    given = environ.get(_REQUEST_ID_KEY, "")
     if 0 < len(given) <= MAX_REQUEST_ID and given.isascii() and given.isprintable():
-        g.request_id = given
-    else:
-        # Unique, not secret: the random module (reseeded in each forked worker) instead of
-        # uuid4, whose getrandom syscall cost about 10 µs per call.
-        g.request_id = f"{random.getrandbits(128):032x}"
-    g.started = time.perf_counter()
+        return str(given)
+    # Unique, not secret: the random module (reseeded in each forked worker) instead of
+    # uuid4, whose getrandom syscall cost about 10 µs per call.
+    return f"{random.getrandbits(128):032x}"
 
 
-def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
-    """Parse the current request as a call in `dialect`; InvalidRequest on anything malformed."""
-    plano = current_app.extensions["plano"]
-    raw = request.get_data(cache=False)
-    _refuse_truncated_body(raw, plano.settings.observability.max_body_bytes)
+def read_body(environ: Environ, max_body_bytes: int) -> bytes:
+    """The request body; PayloadTooLarge past `max_body_bytes`, InvalidRequest if cut short.
+
+    A body with a Content-Length over the limit is refused before it is read. One sent with
+    `Transfer-Encoding: chunked` (the server de-chunks it and marks the stream terminated) is
+    read up to the limit and one byte more, to tell "at the limit" from "over it".
+    """
+    stream = environ["wsgi.input"]
+    length_text = environ.get("CONTENT_LENGTH")
+    if length_text:
+        try:
+            length = int(length_text)
+        except ValueError as exc:
+            raise InvalidRequest("The Content-Length header is not a number") from exc
+        if length > max_body_bytes:
+            raise PayloadTooLarge("The request body is too large")
+        raw: bytes = stream.read(length) if length > 0 else b""
+        if len(raw) < length:
+            raise InvalidRequest("The request body ended before its Content-Length")
+        return raw
+    if not environ.get("wsgi.input_terminated"):
+        return b""  # no length and no chunked framing: no body (as Werkzeug reads it)
+    raw = stream.read(max_body_bytes + 1)
+    if len(raw) > max_body_bytes:
+        raise PayloadTooLarge("The request body is too large")
+    return raw
+
+
+def read_call(
+    environ: Environ,
+    dialect: Dialect,
+    endpoint: str,
+    settings: Settings,
+    request_id: str,
+    started: float,
+) -> IncomingCall:
+    """Parse the request as a call in `dialect`; InvalidRequest on anything malformed."""
+    raw = read_body(environ, settings.observability.max_body_bytes)
     try:
         # Strict UTF-8 first: json.loads(bytes) would let UTF-8-encoded surrogates through.
         body = json.loads(raw.decode("utf-8"))
@@ -71,29 +110,20 @@ def read_call(dialect: Dialect, endpoint: str) -> IncomingCall:
     routes_raw = body.pop("routing_preferences", None)
     has_routes = routes_raw is not None
     call = call_from_openai(body) if dialect is Dialect.OPENAI else call_from_anthropic(body)
-    routes = parse_request_routes(routes_raw, plano.settings) if has_routes else None
-    environ = request.environ
+    routes = parse_request_routes(routes_raw, settings) if has_routes else None
     affinity_id = validate_affinity_id(environ.get(_AFFINITY_KEY))
-    tenant_header = plano.settings.routing.session_cache.tenant_header
-    tenant = request.headers.get(tenant_header) if tenant_header else None
+    tenant_header = settings.routing.session_cache.tenant_header
+    tenant = environ.get(_environ_key(tenant_header)) if tenant_header else None
     call = replace(call, routes=routes, affinity_id=affinity_id, tenant=tenant or None)
-    g.call = call  # for the request-log line of a call refused later (plano.api.errors)
     headers = {name: environ[key] for name, key in _CLIENT_HEADER_KEYS if key in environ}
-    context = RequestContext(g.request_id, endpoint, headers, g.started)
+    context = RequestContext(request_id, endpoint, headers, started)
     return IncomingCall(call, body, context)
 
 
-def _refuse_truncated_body(raw: bytes, max_body_bytes: int) -> None:
-    """413 for a chunked body past the limit: Werkzeug cuts it at the limit without a word.
-
-    A body with Content-Length over the limit is refused by Werkzeug before it is read; one
-    sent with `Transfer-Encoding: chunked` is read up to the limit only, so look for one more
-    byte on the server's (length-terminated) input stream.
-    """
-    # Length first: asking Werkzeug for Content-Length costs more than the rest of this check.
-    if len(raw) >= max_body_bytes and request.content_length is None:
-        if request.environ["wsgi.input"].read(1):
-            raise PayloadTooLarge("The request body is too large")
+def _environ_key(header: str) -> str:
+    """Where a WSGI server puts request header `header` (PEP 3333)."""
+    key = header.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
 
 
 def _has_lone_surrogate(body: dict[str, object]) -> bool:

@@ -8,7 +8,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from plano.errors import MethodNotAllowed, NotFound, PayloadTooLarge, PlanoError
-from plano.gateway import RequestContext
+from plano.gateway import JSON, RequestContext
 from plano.routing.call import Dialect
 from plano.translation.errors import error_body
 
@@ -20,13 +20,20 @@ def dialect_of_path(path: str) -> Dialect:
     return Dialect.ANTHROPIC if path.endswith("/messages") else Dialect.OPENAI
 
 
-# The endpoints that take a call, and their request-log `endpoint` names.
+# The Flask endpoints that take a call, and their request-log `endpoint` names (the proxy
+# endpoints are served in front of Flask: plano.api.proxy).
 CALL_ENDPOINTS = {
-    "proxy.chat_completions": "chat_completions",
-    "proxy.messages": "messages",
     "routing.decide_chat_completions": "routing",
     "routing.decide_messages": "routing",
 }
+
+
+def error_json(dialect: Dialect, error: PlanoError) -> bytes:
+    """`error` as the JSON error body of `dialect`."""
+    type_ = error.openai_type if dialect is Dialect.OPENAI else error.anthropic_type
+    return error_body(
+        dialect, error.status, error.message, code=error.code, type_=type_, param=error.param
+    )
 
 
 def render_error(error: PlanoError) -> Response:
@@ -41,11 +48,7 @@ def render_error(error: PlanoError) -> Response:
         context = RequestContext(g.request_id, endpoint, {}, g.started)
         gateway = current_app.extensions["plano"].gateway
         gateway.log_refused(dialect, g.get("call"), context, error)
-    type_ = error.openai_type if dialect is Dialect.OPENAI else error.anthropic_type
-    body = error_body(
-        dialect, error.status, error.message, code=error.code, type_=type_, param=error.param
-    )
-    return Response(body, status=error.status, content_type="application/json")
+    return Response(error_json(dialect, error), status=error.status, content_type=JSON)
 
 
 def _http_error(exc: HTTPException) -> Response:
@@ -70,10 +73,14 @@ def _http_error(exc: HTTPException) -> Response:
     return render_error(error)
 
 
-def _unexpected(exc: Exception) -> Response:
-    request_id = getattr(g, "request_id", "-")
+def unexpected_error(request_id: str) -> PlanoError:
+    """Log the exception being handled, once with its traceback; the 500 to answer for it."""
     logger.exception("unexpected error in request %s", request_id)
-    return render_error(PlanoError(f"Internal error (request id {request_id})"))
+    return PlanoError(f"Internal error (request id {request_id})")
+
+
+def _unexpected(exc: Exception) -> Response:
+    return render_error(unexpected_error(getattr(g, "request_id", "-")))
 
 
 def register_error_handlers(app: Flask) -> None:

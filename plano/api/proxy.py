@@ -1,45 +1,124 @@
-"""POST /v1/chat/completions and POST /v1/messages: the proxied calls."""
+"""POST /v1/chat/completions and POST /v1/messages: the proxied calls, served in front of Flask.
+
+`ProxyEndpoints` wraps the Flask app's `wsgi_app`, Flask's documented place for WSGI
+middleware. It serves these two paths itself and hands every other one to Flask. The proxy's
+hot path needs none of Flask's per-request machinery: app and request contexts, URL matching,
+signals, a Response object. That machinery cost 150 µs a call on a warm CPU and 0.3-0.4 ms at
+concurrency 1 in bench_proxy, about as much as all of plano's own work. The two endpoints answer
+as any Flask view would, errors included: 405 with Allow, 413, 400 in the caller's dialect.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from plano.api.calls import read_call
-from plano.gateway import Reply
-from plano.routing.call import Dialect
+from werkzeug.http import HTTP_STATUS_CODES
 
-proxy_bp = Blueprint("proxy", __name__)
+from plano.api.calls import read_call, request_id_of
+from plano.api.errors import error_json, unexpected_error
+from plano.config.model import Settings
+from plano.errors import MethodNotAllowed, PlanoError
+from plano.gateway import JSON, Gateway, Reply, RequestContext
+from plano.observability.metrics import Metrics
+from plano.routing.call import ChatCall, Dialect
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+# path -> (the caller's dialect, the endpoint's name in metrics and the request log)
+ENDPOINTS = {
+    "/v1/chat/completions": (Dialect.OPENAI, "chat_completions"),
+    "/v1/messages": (Dialect.ANTHROPIC, "messages"),
+}
 
 
-def _respond(reply: Reply) -> Response:
+class ProxyEndpoints:
+    """WSGI middleware: the two proxy endpoints here, every other path to the Flask app."""
+
+    def __init__(
+        self, flask_app: WSGIApplication, gateway: Gateway, metrics: Metrics, settings: Settings
+    ) -> None:
+        self._flask_app = flask_app
+        self._gateway = gateway
+        self._metrics = metrics
+        self._settings = settings
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request (PEP 3333)."""
+        endpoint = ENDPOINTS.get(environ.get("PATH_INFO", ""))
+        if endpoint is None:
+            return self._flask_app(environ, start_response)
+        dialect, name = endpoint
+        started = time.perf_counter()
+        request_id = request_id_of(environ)
+        method = environ["REQUEST_METHOD"]
+        if method != "POST":
+            error = MethodNotAllowed(f"Method {method} is not allowed on {environ['PATH_INFO']}")
+            body = self._refuse(error, dialect, name, request_id, start_response)
+            return () if method == "HEAD" else body  # the server does not strip a HEAD's body
+        context = RequestContext(request_id, name, {}, started)
+        call: ChatCall | None = None
+        try:
+            incoming = read_call(environ, dialect, name, self._settings, request_id, started)
+            call, context = incoming.call, incoming.context
+            reply = self._gateway.proxy(call, incoming.body, context)
+        except PlanoError as error:
+            self._gateway.log_refused(dialect, call, context, error)
+            return self._refuse(error, dialect, name, request_id, start_response)
+        except Exception:  # noqa: BLE001 - any bug becomes a 500 in the caller's dialect
+            internal = unexpected_error(request_id)
+            self._gateway.log_refused(dialect, call, context, internal)
+            return self._refuse(internal, dialect, name, request_id, start_response)
+        self._metrics.observe_http(name, reply.status)
+        return _start(reply, start_response)
+
+    def _refuse(
+        self,
+        error: PlanoError,
+        dialect: Dialect,
+        name: str,
+        request_id: str,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        body = error_json(dialect, error)
+        headers = [
+            ("Content-Type", JSON),
+            ("Content-Length", str(len(body))),
+            ("x-request-id", request_id),
+        ]
+        if isinstance(error, MethodNotAllowed):
+            headers.append(("Allow", "POST"))
+        self._metrics.observe_http(name, error.status)
+        start_response(_status_line(error.status), headers)
+        return (body,)
+
+
+def _start(reply: Reply, start_response: StartResponse) -> Iterable[bytes]:
+    headers = [("Content-Type", reply.content_type), *reply.headers.items()]
     if reply.stream is not None:
-        # The stream yields bytes: passed through as is, Werkzeug does not wrap it in its
-        # encoding and closing iterators (about 12 µs less per 20-chunk stream).
-        response = Response(
-            reply.stream,
-            status=reply.status,
-            content_type=reply.content_type,
-            direct_passthrough=True,
-        )
-    else:
-        response = Response(reply.body, status=reply.status, content_type=reply.content_type)
-    response.headers.update(reply.headers)
-    if reply.after_sent is not None:
-        response.call_on_close(reply.after_sent)
-    return response
+        start_response(_status_line(reply.status), headers)
+        return reply.stream  # a generator: the server's close() ends the upstream call
+    headers.append(("Content-Length", str(len(reply.body))))
+    start_response(_status_line(reply.status), headers)
+    if reply.after_sent is None:
+        return (reply.body,)
+    return _BodyThen(reply.body, reply.after_sent)
 
 
-@proxy_bp.post("/v1/chat/completions")
-def chat_completions() -> Response:
-    """OpenAI Chat Completions, streaming and not."""
-    incoming = read_call(Dialect.OPENAI, "chat_completions")
-    gateway = current_app.extensions["plano"].gateway
-    return _respond(gateway.proxy(incoming.call, incoming.body, incoming.context))
+def _status_line(status: int) -> str:
+    return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN')}"
 
 
-@proxy_bp.post("/v1/messages")
-def messages() -> Response:
-    """Anthropic Messages, streaming and not."""
-    incoming = read_call(Dialect.ANTHROPIC, "messages")
-    gateway = current_app.extensions["plano"].gateway
-    return _respond(gateway.proxy(incoming.call, incoming.body, incoming.context))
+class _BodyThen:
+    """A whole body, then `after_sent` once the server has sent it and closes the response."""
+
+    __slots__ = ("_body", "close")
+
+    def __init__(self, body: bytes, after_sent: Callable[[], None]) -> None:
+        self._body = body
+        self.close = after_sent  # PEP 3333: the server calls close() when the response is done
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter((self._body,))

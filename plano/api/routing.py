@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from plano.api.calls import read_call
@@ -26,8 +26,12 @@ def trace_id_of(traceparent: str | None) -> str:
 
 
 def _decide(dialect: Dialect, endpoint: str) -> ResponseReturnValue:
-    incoming = read_call(dialect, endpoint)
-    gateway = current_app.extensions["plano"].gateway
+    plano = current_app.extensions["plano"]
+    incoming = read_call(
+        request.environ, dialect, endpoint, plano.settings, g.request_id, g.started
+    )
+    g.call = incoming.call  # for the request-log line of a call refused later (plano.api.errors)
+    gateway = plano.gateway
     outcome = gateway.decide(incoming.call, incoming.context, decision_only=True)
     decision = outcome.decision
     reply: dict[str, object] = {
