@@ -4,11 +4,13 @@ Run from the repository root (not part of the test run; pytest collects test_*.p
 
     .venv/bin/python -m tests.benchmarks.bench_proxy [--seconds 5] [--concurrency 1,16,64]
 
-Four targets, each measured non-streaming and streaming (20 content chunks) at each concurrency:
+Five targets, each measured non-streaming and streaming (20 content chunks) at each concurrency:
 - `direct`: the load generator straight to the fake provider;
 - `floor`: a bare Flask view that forwards the body with urllib3 (tests/benchmarks/floor_app.py)
-  under the same gunicorn settings and worker class as `plano`: what the stack costs before
-  plano does anything;
+  under the same gunicorn settings and worker class as `plano`: what a Flask gateway costs
+  before it does anything;
+- `floor wsgi`: the same forwarding as a bare WSGI callable: the floor of plano's proxy
+  endpoints, which are served in front of Flask's dispatch (plano.api.proxy);
 - `plano`: through plano under `gunicorn -c conf/gunicorn.conf.py -w 1` (one worker of the
   shipped class, plano.worker.PlanoWorker: gevent's pywsgi server);
 - `plano -k gevent`: the same under gunicorn's plain gevent worker (SPEC §2's command).
@@ -312,23 +314,28 @@ def main(argv: list[str] | None = None) -> int:
     plain = GunicornServer(
         config, tmp, workers=1, extra_args=conf, worker_class="gevent", start_timeout_s=120
     )
-    floor = GunicornServer(
-        config,
-        tmp,
-        workers=1,
-        extra_args=conf,
-        app="tests.benchmarks.floor_app:app",
-        env={"FLOOR_UPSTREAM": f"http://127.0.0.1:{fake_port}"},
-        start_timeout_s=120,
+    floor, floor_wsgi = (
+        GunicornServer(
+            config,
+            tmp,
+            workers=1,
+            extra_args=conf,
+            app=f"tests.benchmarks.floor_app:{app}",
+            env={"FLOOR_UPSTREAM": f"http://127.0.0.1:{fake_port}"},
+            start_timeout_s=120,
+        )
+        for app in ("app", "wsgi_app")
     )
+    servers = (server, plain, floor, floor_wsgi)
     cells: list[Cell] = []
     try:
         _wait_listening(fake_port)
-        for started in (server, plain, floor):
+        for started in servers:
             started.start()
         worker_pids = server.wait_for_workers(1)
         targets = [
             ("floor", floor.port, [floor.pid, *floor.wait_for_workers(1)]),
+            ("floor wsgi", floor_wsgi.port, [floor_wsgi.pid, *floor_wsgi.wait_for_workers(1)]),
             ("direct", fake_port, [fake.pid]),
             ("plano", server.port, [server.pid, *worker_pids]),
             ("plano -k gevent", plain.port, [plain.pid, *plain.wait_for_workers(1)]),
@@ -349,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
         rss = max(rss_mib(pid) for pid in worker_pids)
     finally:
-        for stopped in (server, plain, floor):
+        for stopped in servers:
             stopped.stop()
         fake.kill()
         fake.wait()
@@ -394,13 +401,15 @@ def report(cells: list[Cell], rss_worker_mib: float) -> int:
     print()
     for stream in (False, True):
         for concurrency in sorted({c.concurrency for c in cells}):
-            mine, base = cell("plano", stream, concurrency), cell("floor", stream, concurrency)
-            if mine and base and mine.cpu_ms_per_request and base.cpu_ms_per_request:
-                print(
-                    f"plano over the floor ({'20 chunks' if stream else 'no stream'}, conc "
-                    f"{concurrency}): +{mine.cpu_ms_per_request - base.cpu_ms_per_request:.3f} "
-                    f"ms CPU/request, x{mine.cpu_ms_per_request / base.cpu_ms_per_request:.2f}"
-                )
+            mine = cell("plano", stream, concurrency)
+            for floor in ("floor wsgi", "floor"):
+                base = cell(floor, stream, concurrency)
+                if mine and base and mine.cpu_ms_per_request and base.cpu_ms_per_request:
+                    print(
+                        f"plano over {floor} ({'20 chunks' if stream else 'no stream'}, conc "
+                        f"{concurrency}): {mine.cpu_ms_per_request - base.cpu_ms_per_request:+.3f}"
+                        f" ms CPU/request, x{mine.cpu_ms_per_request / base.cpu_ms_per_request:.2f}"
+                    )
     missed = 0
     print()
     for name, value, limit in checks:

@@ -1,14 +1,19 @@
-"""The stack's floor for bench_proxy: a bare Flask view that forwards the body with urllib3.
+"""The stack's floors for bench_proxy: forward the body with urllib3, and nothing else.
 
-Same server (gunicorn, one gevent worker), same client library and pool as plano, none of
-plano's work (parsing, routing, translation, metrics, request log). What plano costs is its
-figure minus this one, measured in the same run. Not used by plano.
+Two of them, under the same server as plano (gunicorn, one worker of the same class), with the
+same client library and pool, and none of plano's work (parsing, routing, translation, metrics,
+request log):
+- `app`: a bare Flask view, the floor of a Flask gateway;
+- `wsgi_app`: a bare WSGI callable, the floor of plano's proxy endpoints, which are served in
+  front of Flask's dispatch (plano.api.proxy). What plano's own work costs is plano's figure
+  minus this one, measured in the same run.
+Not used by plano.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import urllib3
 from flask import Flask, Response, request
@@ -49,3 +54,41 @@ def forward() -> Response:
             reply.release_conn()
 
     return Response(relay(), content_type=content_type, direct_passthrough=True)
+
+
+def wsgi_app(
+    environ: dict[str, object], start_response: Callable[[str, list[tuple[str, str]]], object]
+) -> Iterable[bytes]:
+    """The same forwarding as `forward`, as a bare WSGI callable (no Flask)."""
+    if environ["PATH_INFO"] == "/healthz":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"status":"ok"}']
+    length = int(str(environ.get("CONTENT_LENGTH") or 0))
+    body = environ["wsgi.input"].read(length)  # type: ignore[attr-defined]
+    reply = _pool.urlopen(
+        "POST",
+        "/v1/chat/completions",
+        body=body,
+        headers={"content-type": "application/json"},
+        preload_content=False,
+        retries=False,
+        timeout=30.0,
+    )
+    content_type = reply.headers.get("content-type", "application/json")
+    if not content_type.startswith("text/event-stream"):
+        data = reply.read()
+        reply.release_conn()
+        start_response(
+            f"{reply.status} OK",
+            [("Content-Type", content_type), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+    start_response(f"{reply.status} OK", [("Content-Type", content_type)])
+
+    def relay() -> Iterator[bytes]:
+        try:
+            yield from reply.read_chunked(decode_content=False)
+        finally:
+            reply.release_conn()
+
+    return relay()
