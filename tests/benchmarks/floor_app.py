@@ -28,10 +28,8 @@ def healthz() -> Response:
     return Response(b'{"status":"ok"}', content_type="application/json")
 
 
-@app.post("/v1/chat/completions")
-def forward() -> Response:
-    """POST the body upstream; relay the reply whole or chunk by chunk."""
-    body = request.get_data()
+def _send_upstream(body: bytes) -> tuple[urllib3.BaseHTTPResponse, str, bytes | None]:
+    """POST `body` upstream: the reply, its content type, and its body unless it streams."""
     reply = _pool.urlopen(
         "POST",
         "/v1/chat/completions",
@@ -42,18 +40,27 @@ def forward() -> Response:
         timeout=30.0,
     )
     content_type = reply.headers.get("content-type", "application/json")
-    if not content_type.startswith("text/event-stream"):
-        data = reply.read()
+    if content_type.startswith("text/event-stream"):
+        return reply, content_type, None
+    data = reply.read()
+    reply.release_conn()
+    return reply, content_type, data
+
+
+def _relay(reply: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    try:
+        yield from reply.read_chunked(decode_content=False)
+    finally:
         reply.release_conn()
+
+
+@app.post("/v1/chat/completions")
+def forward() -> Response:
+    """POST the body upstream; relay the reply whole or chunk by chunk."""
+    reply, content_type, data = _send_upstream(request.get_data())
+    if data is not None:
         return Response(data, status=reply.status, content_type=content_type)
-
-    def relay() -> Iterator[bytes]:
-        try:
-            yield from reply.read_chunked(decode_content=False)
-        finally:
-            reply.release_conn()
-
-    return Response(relay(), content_type=content_type, direct_passthrough=True)
+    return Response(_relay(reply), content_type=content_type, direct_passthrough=True)
 
 
 def wsgi_app(
@@ -65,30 +72,12 @@ def wsgi_app(
         return [b'{"status":"ok"}']
     length = int(str(environ.get("CONTENT_LENGTH") or 0))
     body = environ["wsgi.input"].read(length)  # type: ignore[attr-defined]
-    reply = _pool.urlopen(
-        "POST",
-        "/v1/chat/completions",
-        body=body,
-        headers={"content-type": "application/json"},
-        preload_content=False,
-        retries=False,
-        timeout=30.0,
-    )
-    content_type = reply.headers.get("content-type", "application/json")
-    if not content_type.startswith("text/event-stream"):
-        data = reply.read()
-        reply.release_conn()
+    reply, content_type, data = _send_upstream(body)
+    if data is not None:
         start_response(
             f"{reply.status} OK",
             [("Content-Type", content_type), ("Content-Length", str(len(data)))],
         )
         return [data]
     start_response(f"{reply.status} OK", [("Content-Type", content_type)])
-
-    def relay() -> Iterator[bytes]:
-        try:
-            yield from reply.read_chunked(decode_content=False)
-        finally:
-            reply.release_conn()
-
-    return relay()
+    return _relay(reply)
