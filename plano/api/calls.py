@@ -23,13 +23,18 @@ from plano.routing.affinity import validate_affinity_id
 from plano.routing.call import ChatCall, Dialect
 from plano.translation.inbound import call_from_anthropic, call_from_openai
 
+
+def _environ_key(header: str) -> str:
+    """Where a WSGI server puts request header `header` (PEP 3333)."""
+    key = header.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
 # Headers are read straight from the WSGI environ: Werkzeug's header view costs a few µs per
 # lookup and walks the whole environ to list them, on every call.
 _AFFINITY_KEY = "HTTP_X_MODEL_AFFINITY"
 _REQUEST_ID_KEY = "HTTP_X_REQUEST_ID"
-_CLIENT_HEADER_KEYS = tuple(
-    (name, "HTTP_" + name.upper().replace("-", "_")) for name in CLIENT_HEADERS_READ
-)
+_CLIENT_HEADER_KEYS = tuple((name, _environ_key(name)) for name in CLIENT_HEADERS_READ)
 MAX_REQUEST_ID = 128
 # `\ud800`-`\udfff` escapes: json.loads accepts a lone one, but the body could not be re-encoded
 # as UTF-8 for the provider. Scanning the raw bytes keeps the full check off the common path.
@@ -118,12 +123,6 @@ def read_call(
     headers = {name: environ[key] for name, key in _CLIENT_HEADER_KEYS if key in environ}
     context = RequestContext(request_id, endpoint, headers, started)
     return IncomingCall(call, body, context)
-
-
-def _environ_key(header: str) -> str:
-    """Where a WSGI server puts request header `header` (PEP 3333)."""
-    key = header.upper().replace("-", "_")
-    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
 
 
 def _has_lone_surrogate(body: dict[str, object]) -> bool:

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from plano.api.calls import read_call, request_id_of
+from plano.api.calls import IncomingCall, read_call, request_id_of
 from plano.api.errors import error_json, unexpected_error
 from plano.config.model import Settings
 from plano.errors import MethodNotAllowed, PlanoError
 from plano.gateway import JSON, Gateway, Reply, RequestContext
 from plano.observability.metrics import Metrics
-from plano.routing.call import ChatCall, Dialect
+from plano.routing.call import Dialect
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -55,22 +55,24 @@ class ProxyEndpoints:
         request_id = request_id_of(environ)
         method = environ["REQUEST_METHOD"]
         if method != "POST":
-            error = MethodNotAllowed(f"Method {method} is not allowed on {environ['PATH_INFO']}")
-            body = self._refuse(error, dialect, name, request_id, start_response)
+            message = f"Method {method} is not allowed on {environ['PATH_INFO']}"
+            body = self._refuse(
+                MethodNotAllowed(message), dialect, name, request_id, start_response
+            )
             return () if method == "HEAD" else body  # the server does not strip a HEAD's body
-        context = RequestContext(request_id, name, {}, started)
-        call: ChatCall | None = None
+        incoming: IncomingCall | None = None
         try:
             incoming = read_call(environ, dialect, name, self._settings, request_id, started)
-            call, context = incoming.call, incoming.context
-            reply = self._gateway.proxy(call, incoming.body, context)
-        except PlanoError as error:
+            reply = self._gateway.proxy(incoming.call, incoming.body, incoming.context)
+        except Exception as exc:  # noqa: BLE001 - any bug becomes a 500 in the caller's dialect
+            error = exc if isinstance(exc, PlanoError) else unexpected_error(request_id)
+            # A refused call's request-log line; its context is made here only if it has none.
+            call = incoming.call if incoming else None
+            context = (
+                incoming.context if incoming else RequestContext(request_id, name, {}, started)
+            )
             self._gateway.log_refused(dialect, call, context, error)
             return self._refuse(error, dialect, name, request_id, start_response)
-        except Exception:  # noqa: BLE001 - any bug becomes a 500 in the caller's dialect
-            internal = unexpected_error(request_id)
-            self._gateway.log_refused(dialect, call, context, internal)
-            return self._refuse(internal, dialect, name, request_id, start_response)
         self._metrics.observe_http(name, reply.status)
         return _start(reply, start_response)
 
